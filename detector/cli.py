@@ -1,0 +1,52 @@
+"""The ``livewatch`` command: one entry point, each sub-command defined beside the code it drives."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from detector.broker import BrokerError, EmbeddedBroker
+
+app = typer.Typer(
+    name="livewatch",
+    help="Streaming anomaly detection for the core metrics of a live-streaming product.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+
+@app.command()
+def broker(
+    port: int = typer.Option(9092, help="Loopback port to listen on (0 picks a free one)."),
+    log: Path | None = typer.Option(None, help="Write the broker's log to this file."),
+) -> None:
+    """Run the embedded Kafka-compatible broker (Tansu, in memory) until Ctrl-C."""
+    try:
+        embedded = EmbeddedBroker(port=port or None, log_path=log).start()
+    except BrokerError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"embedded broker listening on [bold]{embedded.bootstrap}[/] (memory only; Ctrl-C stops it)")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        while embedded.running:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        embedded.stop()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
