@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
 import msgspec
+import numpy as np
 
 
 class EventType(enum.StrEnum):
@@ -164,3 +165,68 @@ def _decode_items(raw: bytes) -> tuple[list[Event], list[InvalidEvent]]:
         except EventDecodeError as exc:
             invalid.append(exc.invalid)
     return events, invalid
+
+
+@dataclass(slots=True)
+class EventFrame:
+    """Events as columns: what vectorised code (the producer's model, aggregation kernels) works on.
+
+    Dimension columns hold integer codes into ``vocab[dimension]``; ``type`` holds codes into
+    :data:`EVENT_TYPES`; ``event_id`` stays a list of strings because ids are opaque.
+    """
+
+    event_id: list[str]
+    ts: np.ndarray  # int64 ms since epoch, UTC
+    type: np.ndarray  # int8 code into EVENT_TYPES
+    room_id: np.ndarray  # int64
+    user_id: np.ndarray  # int64
+    creator_id: np.ndarray  # int64
+    dims: dict[str, np.ndarray]  # dimension -> int32 code into vocab[dimension]
+    vocab: dict[str, tuple[str, ...]]
+    value: np.ndarray  # float64
+
+    def __len__(self) -> int:
+        return int(self.ts.shape[0])
+
+    @classmethod
+    def from_events(cls, events: Sequence[Event]) -> EventFrame:
+        vocab: dict[str, dict[str, int]] = {d: {} for d in DIMENSIONS}
+        codes = {d: np.empty(len(events), dtype=np.int32) for d in DIMENSIONS}
+        for i, event in enumerate(events):
+            for d in DIMENSIONS:
+                table = vocab[d]
+                codes[d][i] = table.setdefault(getattr(event, d), len(table))
+        return cls(
+            event_id=[e.event_id for e in events],
+            ts=np.fromiter((e.ts for e in events), dtype=np.int64, count=len(events)),
+            type=np.fromiter((EVENT_TYPE_CODE[e.type] for e in events), dtype=np.int8, count=len(events)),
+            room_id=np.fromiter((e.room_id for e in events), dtype=np.int64, count=len(events)),
+            user_id=np.fromiter((e.user_id for e in events), dtype=np.int64, count=len(events)),
+            creator_id=np.fromiter((e.creator_id for e in events), dtype=np.int64, count=len(events)),
+            dims=codes,
+            vocab={d: tuple(table) for d, table in vocab.items()},
+            value=np.fromiter((e.value for e in events), dtype=np.float64, count=len(events)),
+        )
+
+    def to_events(self) -> list[Event]:
+        dim_values = {d: np.asarray(self.vocab[d], dtype=object)[self.dims[d]] for d in DIMENSIONS}
+        types = np.asarray(EVENT_TYPES, dtype=object)[self.type]
+        return [
+            Event(
+                event_id=self.event_id[i], ts=int(self.ts[i]), type=types[i],
+                room_id=int(self.room_id[i]), user_id=int(self.user_id[i]), creator_id=int(self.creator_id[i]),
+                region=dim_values["region"][i], platform=dim_values["platform"][i],
+                app_version=dim_values["app_version"][i], creator_tier=dim_values["creator_tier"][i],
+                network=dim_values["network"][i], value=float(self.value[i]),
+            )
+            for i in range(len(self))
+        ]
+
+    def take(self, index: np.ndarray) -> EventFrame:
+        """Rows selected by an integer index or boolean mask, sharing the vocabularies."""
+        rows = np.flatnonzero(index) if index.dtype == np.bool_ else index
+        return EventFrame(
+            event_id=[self.event_id[i] for i in rows], ts=self.ts[rows], type=self.type[rows],
+            room_id=self.room_id[rows], user_id=self.user_id[rows], creator_id=self.creator_id[rows],
+            dims={d: c[rows] for d, c in self.dims.items()}, vocab=self.vocab, value=self.value[rows],
+        )

@@ -7,6 +7,7 @@ from detector.events import (
     EVENT_TYPES,
     INVALID_REASONS,
     Event,
+    EventFrame,
     EventDecodeError,
     EventType,
     decode_event,
@@ -96,3 +97,16 @@ def test_events_are_immutable() -> None:
     with pytest.raises(AttributeError):
         event.value = 3.0  # type: ignore[misc]
     assert isinstance(event, Event)
+
+
+def test_frame_round_trips_events_and_selects_rows() -> None:
+    events = [
+        decode_event(raw(event_id=f"e{i}", ts=GOOD["ts"] + i, region=("BR", "US")[i % 2], value=float(i)))
+        for i in range(5)
+    ]
+    frame = EventFrame.from_events(events)
+    assert len(frame) == 5
+    assert frame.vocab["region"] == ("BR", "US")
+    assert frame.to_events() == events
+    us = frame.take(frame.dims["region"] == frame.vocab["region"].index("US"))
+    assert [e.event_id for e in us.to_events()] == ["e1", "e3"]
