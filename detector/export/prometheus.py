@@ -23,12 +23,14 @@ from prometheus_client import CollectorRegistry, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from detector import events
 from detector.events import DIMENSIONS
 
 DEFAULT_METRICS_PORT = 9464
 DEFAULT_MAX_EXPORTED_SERIES = 2000
 SERIES_LABELS: tuple[str, ...] = ("metric", *DIMENSIONS)
-INVALID_REASONS: tuple[str, ...] = ("not_json", "schema", "unknown_type", "bad_value", "future")
+# The decoder's reasons, plus "future": the worker rejects event times too far ahead of its clock.
+INVALID_REASONS: tuple[str, ...] = tuple(dict.fromkeys((*events.INVALID_REASONS, "future")))
 SEVERITIES: tuple[str, ...] = ("warning", "critical")
 
 # Window final -> alert published: well under a second normally, tens of seconds when Kafka struggles.
