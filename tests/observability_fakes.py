@@ -30,6 +30,7 @@ DEMO_SERIES: tuple[SeriesSnapshot, ...] = (
     series("viewers", 0.97, active=True, region="eu"),
     series("viewers", 0.20, region="us"),
     series("viewers", 0.85, platform="ios"),
+    series("viewers", 0.15, app_version="5.2.0"),
     series("gifts_coins", 0.05),
     series("gifts_coins", 0.30, region="eu", creator_tier="top"),
     series("stall_ratio", 0.50),
