@@ -69,3 +69,12 @@ def test_anomaly_and_pipeline_alerts_carry_routing_labels():
             # LivewatchIncident takes its severity from the worker's series.
             assert "severity" in labels or rule["alert"] == "LivewatchIncident", rule["alert"]
             assert rule.get("annotations", {}).get("runbook", "").startswith("docs/observability.md#")
+
+
+def test_every_runbook_link_has_a_section():
+    docs = (PROMETHEUS_DIR.parents[1] / "docs" / "observability.md").read_text()
+    anchors = {line[4:].strip().lower() for line in docs.splitlines() if line.startswith("### ")}
+    for rule in _rules():
+        if "alert" in rule:
+            anchor = rule["annotations"]["runbook"].partition("#")[2]
+            assert anchor in anchors, f"{rule['alert']}: no '### {rule['alert']}' section in docs/observability.md"
