@@ -6,6 +6,7 @@ by the test) and shorter group timings; routes, grouping and inhibition are the 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.request
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import pytest
 import yaml
 
 from detector.broker import free_port
+from detector.export.alertmanager import AlertmanagerClient, PostableAlert
 from tests.observability_servers import require_binary, run_tool, running, wait_for
 from tests.webhook_sink import WebhookSink, webhook_sink
 
@@ -241,3 +243,31 @@ def test_worker_down_inhibits_anomalies_of_its_job_and_critical_inhibits_warning
     assert {a["labels"]["alertname"] for a in down} == {"LivewatchWorkerDown"}
     healthy = [a["labels"] for n in sink.received() for a in n["alerts"] if a["labels"]["job"] == "healthy"]
     assert {(a["severity"], a["region"]) for a in healthy} == {("critical", "eu"), ("warning", "us")}
+
+
+def test_worker_can_post_straight_to_alertmanager_and_resolve(alertmanager: tuple[str, WebhookSink]):
+    url, sink = alertmanager
+    labels = {
+        "alertname": "LivewatchIncident",
+        "kind": "anomaly",
+        "job": "direct",
+        "severity": "critical",
+        "incident_id": "inc-direct",
+        "metric": "viewers",
+    }
+    started = datetime.now(UTC)
+    client = AlertmanagerClient([url])
+    asyncio.run(client.post([PostableAlert(labels, started, started + timedelta(minutes=5))]))
+
+    def notifications(status: str) -> list[dict[str, Any]]:
+        return [
+            n
+            for n in sink.received("/pager")
+            if n["groupLabels"].get("incident_id") == "inc-direct" and n["status"] == status
+        ]
+
+    (firing, *_) = wait_for("the directly posted alert at the webhook", lambda: notifications("firing"), 15)
+    assert firing["alerts"][0]["labels"] == labels
+    asyncio.run(client.post([PostableAlert(labels, started, datetime.now(UTC))]))
+    (resolved, *_) = wait_for("the resolved notification", lambda: notifications("resolved"), 15)
+    assert resolved["alerts"][0]["status"] == "resolved"
