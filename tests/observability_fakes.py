@@ -42,7 +42,7 @@ DEMO_SERIES: tuple[SeriesSnapshot, ...] = (
 class FakeDetectorState:
     """Implements SeriesSnapshotSource, IncidentSource and PipelineStatsSource with fixed data.
 
-    Counters grow by ``step`` on every scrape so that rates over them are positive, as in a live worker.
+    Counters and the watermark grow by ``step`` on every scrape, as in a live worker.
     """
 
     rows: tuple[SeriesSnapshot, ...] = DEMO_SERIES
@@ -73,7 +73,7 @@ class FakeDetectorState:
             events_consumed=1000 + 100 * grown,
             events_invalid={"schema": 3 + grown, "not_json": 1 + grown},
             events_late=7 + grown,
-            watermark=self.watermark,
+            watermark=None if self.watermark is None else self.watermark + grown,
             windows_closed=12 + grown,
             series_tracked={"viewers": 4, "gifts_coins": 2, "stall_ratio": 2},
             series_dropped={"viewers": 5 + grown, "gifts_coins": 0, "stall_ratio": 0},

@@ -11,21 +11,24 @@ import json
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-import yaml
 
-from detector.broker import free_port
 from detector.export.alertmanager import AlertmanagerClient, PostableAlert
-from tests.observability_servers import require_binary, run_tool, running, wait_for
+from tests.observability_servers import (
+    ALERTMANAGER_CONFIG as CONFIG,
+)
+from tests.observability_servers import (
+    alertmanager_config_for_test,
+    alertmanager_server,
+    require_binary,
+    run_tool,
+    wait_for,
+)
 from tests.webhook_sink import WebhookSink, webhook_sink
 
 pytestmark = pytest.mark.integration
-
-CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "alertmanager" / "alertmanager.yml"
 
 
 def test_config_is_valid():
@@ -54,41 +57,11 @@ def test_routing_by_severity(labels: dict[str, str], receiver: str):
     assert output.split()[0] == receiver
 
 
-def _test_config(sink_url: str) -> dict[str, Any]:
-    config = yaml.safe_load(CONFIG.read_text())
-    for receiver in config["receivers"]:
-        for webhook in receiver.get("webhook_configs", []):
-            webhook["url"] = sink_url + urlsplit(webhook["url"]).path
-
-    def shorten(route: dict[str, Any]) -> None:
-        for key in ("group_wait", "group_interval"):
-            if key in route:  # routes without them inherit the root's
-                route[key] = "1s"
-        for child in route.get("routes", []):
-            shorten(child)
-
-    shorten(config["route"])
-    return config
-
-
 @pytest.fixture(scope="module")
 def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, WebhookSink]]:
-    binary = require_binary("prometheus-alertmanager")
     workdir = tmp_path_factory.mktemp("alertmanager")
-    with webhook_sink() as sink:
-        config_path = workdir / "alertmanager.yml"
-        config_path.write_text(yaml.safe_dump(_test_config(sink.url)))
-        port = free_port()
-        argv = [
-            binary,
-            f"--config.file={config_path}",
-            f"--storage.path={workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ]
-        url = f"http://127.0.0.1:{port}"
-        with running(argv, workdir / "alertmanager.log", f"{url}/-/ready"):
-            yield url, sink
+    with webhook_sink() as sink, alertmanager_server(workdir, alertmanager_config_for_test(sink.url)) as url:
+        yield url, sink
 
 
 def post_alerts(url: str, alerts: list[dict[str, str]], annotations: dict[str, str] | None = None) -> None:

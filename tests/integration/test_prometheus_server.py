@@ -7,30 +7,29 @@ the scrape target, intervals and rule paths changed for the test.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import threading
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from prometheus_client import CollectorRegistry
 
-from detector.broker import free_port
 from detector.events import DIMENSIONS
 from detector.export import grafana
 from detector.export.prometheus import LivewatchExporter, serve_metrics
 from tests.observability_fakes import FakeDetectorState
-from tests.observability_servers import require_binary, running, wait_for
+from tests.observability_servers import (
+    PROMETHEUS_DIR,
+    prometheus_api,
+    prometheus_config_for_test,
+    prometheus_server,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
-PROMETHEUS_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 GRAFANA_INTERVALS = {"__rate_interval": "1m", "__range": "1h", "__interval": "15s"}
 VARIABLE = re.compile(r"\$\{?(\w+)\}?")
 
@@ -66,34 +65,11 @@ def exporter_target() -> Iterator[str]:
         observer.join(timeout=5)
 
 
-def config_for_test(target: str) -> dict[str, Any]:
-    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
-    config["global"].update(scrape_interval="1s", evaluation_interval="1s")
-    config["rule_files"] = [str(PROMETHEUS_DIR / rules) for rules in config["rule_files"]]
-    config.pop("alerting")
-    (job,) = [job for job in config["scrape_configs"] if job["job_name"] == "livewatch"]
-    job.pop("dns_sd_configs")
-    job["static_configs"] = [{"targets": [target]}]
-    config["scrape_configs"] = [job]
-    return config
-
-
 @pytest.fixture(scope="module")
 def prometheus(exporter_target: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = require_binary("prometheus")
     workdir = tmp_path_factory.mktemp("prometheus")
-    config_path = workdir / "prometheus.yml"
-    config_path.write_text(yaml.safe_dump(config_for_test(exporter_target)))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    argv = [
-        binary,
-        f"--config.file={config_path}",
-        f"--storage.tsdb.path={workdir / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--log.level=warn",
-    ]
-    with running(argv, workdir / "prometheus.log", f"{url}/-/ready"):
+    rules = [str(PROMETHEUS_DIR / "rules" / "*.yml")]
+    with prometheus_server(workdir, prometheus_config_for_test(exporter_target, rules)) as url:
         # Rates need two scrapes, and the recording rules one evaluation after them.
         wait_for(
             "rates and recording rules to have data",
@@ -104,16 +80,8 @@ def prometheus(exporter_target: str, tmp_path_factory: pytest.TempPathFactory) -
         yield url
 
 
-def api(url: str, path: str, **params: str | list[str]) -> Any:
-    query_string = urllib.parse.urlencode(params, doseq=True)
-    with urllib.request.urlopen(f"{url}/api/v1/{path}?{query_string}", timeout=5) as response:
-        body = json.load(response)
-    assert body["status"] == "success", body
-    return body["data"]
-
-
 def query(url: str, expr: str) -> list[dict[str, Any]]:
-    data = api(url, "query", query=expr)
+    data = prometheus_api(url, "query", query=expr)
     assert data["resultType"] == "vector", (expr, data["resultType"])
     return list(data["result"])
 
@@ -136,7 +104,7 @@ def test_overview_queries_return_data(prometheus: str):
 
 
 def test_metric_explorer_queries_return_data_for_every_exported_series(prometheus: str):
-    exported = api(prometheus, "series", **{"match[]": "livewatch_series_value"})
+    exported = prometheus_api(prometheus, "series", **{"match[]": "livewatch_series_value"})
     state = FakeDetectorState()
     assert len(exported) == len(state.rows)
     active = {(row.metric, *row.label_values()[1:]) for row in state.rows if row.anomaly_active}
@@ -162,7 +130,7 @@ def test_metric_explorer_queries_return_data_for_every_exported_series(prometheu
 
 
 def test_pipeline_queries_return_data_for_all_and_each_instance(prometheus: str):
-    instances = api(prometheus, "label/instance/values", **{"match[]": 'up{job="livewatch"}'})
+    instances = prometheus_api(prometheus, "label/instance/values", **{"match[]": 'up{job="livewatch"}'})
     assert len(instances) == 1
     for instance in [".*", *map(grafana_regex_escape, instances)]:
         for where, expr in grafana.expressions(grafana.pipeline_health()):
@@ -171,13 +139,13 @@ def test_pipeline_queries_return_data_for_all_and_each_instance(prometheus: str)
 
 def test_template_variable_queries_list_values(prometheus: str):
     """label_values(selector, label) is what Grafana asks Prometheus's label API."""
-    metrics = api(prometheus, "label/metric/values", **{"match[]": "livewatch_series_value"})
+    metrics = prometheus_api(prometheus, "label/metric/values", **{"match[]": "livewatch_series_value"})
     assert set(metrics) == {"viewers", "gifts_coins", "stall_ratio"}
     for dimension in DIMENSIONS:
         found = {
             value
             for metric in metrics
-            for value in api(
+            for value in prometheus_api(
                 prometheus,
                 f"label/{dimension}/values",
                 **{"match[]": f'livewatch_series_value{{metric="{metric}"}}'},
@@ -187,7 +155,7 @@ def test_template_variable_queries_list_values(prometheus: str):
 
 
 def test_rules_evaluate_on_contract_data(prometheus: str):
-    alerts = api(prometheus, "alerts")["alerts"]
+    alerts = prometheus_api(prometheus, "alerts")["alerts"]
     states = {
         (a["labels"]["alertname"], a["labels"].get("severity"), a["labels"].get("slice", "")): a["state"]
         for a in alerts
