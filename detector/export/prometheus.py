@@ -31,6 +31,7 @@ DEFAULT_METRICS_PORT = 9464
 # 2000 ~0.5 s, mostly prometheus-client's rendering (python -m benchmarks.exporter_scrape).
 DEFAULT_MAX_EXPORTED_SERIES = 1000
 SERIES_LABELS: tuple[str, ...] = ("metric", *DIMENSIONS)
+_DIMENSION_SET = frozenset(DIMENSIONS)
 # The decoder's reasons, plus "future": the worker rejects event times too far ahead of its clock.
 INVALID_REASONS: tuple[str, ...] = tuple(dict.fromkeys((*events.INVALID_REASONS, "future")))
 SEVERITIES: tuple[str, ...] = ("warning", "critical")
@@ -56,6 +57,13 @@ class SeriesSnapshot:
     score: float
     anomaly_active: bool
     window_end: float  # epoch seconds, UTC
+
+    def __post_init__(self) -> None:
+        unknown = set(self.slice) - _DIMENSION_SET
+        if unknown:
+            raise ValueError(
+                f"slice of {self.metric!r} has unknown dimensions {sorted(unknown)}; known: {DIMENSIONS}"
+            )
 
     @property
     def is_total(self) -> bool:
@@ -121,8 +129,8 @@ class SeriesCollector(Collector):
         self.max_exported_series = max_exported_series
 
     def _families(self) -> dict[str, GaugeMetricFamily]:
-        def gauge(name: str, documentation: str, unit: str = "") -> GaugeMetricFamily:
-            return GaugeMetricFamily(name, documentation, labels=SERIES_LABELS, unit=unit)
+        def gauge(name: str, documentation: str) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, documentation, labels=SERIES_LABELS)
 
         return {
             "value": gauge(
@@ -152,9 +160,14 @@ class SeriesCollector(Collector):
         not_exported = dict.fromkeys((row.metric for row in rows), 0)
         for row in rows:
             not_exported[row.metric] += 1
+        seen: set[tuple[str, ...]] = set()
         for row in exported:
-            not_exported[row.metric] -= 1
             labels = row.label_values()
+            # A label set twice in one scrape makes Prometheus reject the whole scrape; keep the first.
+            if tuple(labels) in seen:
+                continue
+            seen.add(tuple(labels))
+            not_exported[row.metric] -= 1
             families["value"].add_metric(labels, row.value)
             families["expected"].add_metric(labels, row.expected)
             families["lower"].add_metric(labels, row.lower)

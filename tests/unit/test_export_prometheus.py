@@ -189,3 +189,19 @@ def test_serve_metrics_over_http():
         in body
     )
     assert 'livewatch_build_info{version="1.2.3"} 1.0' in body
+
+
+def test_a_series_sliced_by_an_unknown_dimension_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"unknown dimensions \['country'\]"):
+        series("viewers", 0.1, country="fr")
+
+
+def test_a_label_set_given_twice_is_exported_once_so_the_scrape_stays_valid():
+    state = FakeDetectorState(rows=(series("viewers", 0.9, region="eu"), series("viewers", 0.2, region="eu")))
+    registry, _ = exporter(state)
+    assert registry.get_sample_value(
+        "livewatch_series_score", labels("viewers", region="eu")
+    ) == pytest.approx(0.9)
+    samples = [s for f in registry.collect() if f.name == "livewatch_series_score" for s in f.samples]
+    assert len(samples) == 1
+    assert registry.get_sample_value("livewatch_series_not_exported", {"metric": "viewers"}) == 1
