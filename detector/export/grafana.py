@@ -42,23 +42,24 @@ def target(expr: str, legend: str = "", *, instant: bool = False, table: bool = 
 
 @dataclass
 class Layout:
-    """Places panels left to right in rows of ``GRID_WIDTH`` and numbers them."""
+    """Stacks rows of panels down the dashboard and numbers the panels."""
 
     panels: list[Json] = field(default_factory=list)
-    x: int = 0
     y: int = 0
-    row_height: int = 0
 
-    def add(self, panel: Json, width: int, height: int) -> None:
-        if self.x + width > GRID_WIDTH:
-            self.x, self.y, self.row_height = 0, self.y + self.row_height, 0
-        targets = panel.get("targets", [])
-        for ref, tgt in zip("ABCDEFGHIJ", targets, strict=False):
-            tgt["refId"] = ref
-        panel.update(id=len(self.panels) + 1, gridPos={"x": self.x, "y": self.y, "w": width, "h": height})
-        self.panels.append(panel)
-        self.x += width
-        self.row_height = max(self.row_height, height)
+    def row(self, height: int, panels: list[Json], widths: tuple[int, ...] | None = None) -> None:
+        """One row of ``panels``, equally wide unless ``widths`` are given; they must fill the grid."""
+        widths = widths or (GRID_WIDTH // len(panels),) * len(panels)
+        if len(widths) != len(panels) or sum(widths) != GRID_WIDTH:
+            raise ValueError(f"row widths {widths} must be one per panel and sum to {GRID_WIDTH}")
+        x = 0
+        for panel, width in zip(panels, widths, strict=True):
+            for ref, tgt in zip("ABCDEFGHIJ", panel["targets"], strict=False):
+                tgt["refId"] = ref
+            panel.update(id=len(self.panels) + 1, gridPos={"x": x, "y": self.y, "w": width, "h": height})
+            self.panels.append(panel)
+            x += width
+        self.y += height
 
 
 def timeseries(
@@ -176,105 +177,39 @@ EXPLORER_LINK = {
 
 def overview() -> Json:
     layout = Layout()
-    layout.add(
-        stat(
-            "Active incidents",
-            "count(livewatch_incident_active == 1) or vector(0)",
-            thresholds=[(None, "green"), (1, "red")],
-        ),
-        4,
-        4,
-    )
-    layout.add(
-        stat(
-            "Anomalous series",
-            "sum(livewatch_series_anomaly_active) or vector(0)",
-            thresholds=[(None, "green"), (1, "orange")],
-        ),
-        4,
-        4,
-    )
-    layout.add(
-        stat("Events / s", "sum(rate(livewatch_events_consumed_total[$__rate_interval]))", "ops"), 4, 4
-    )
-    layout.add(stat("Alerts fired in range", "sum(increase(livewatch_alerts_fired_total[$__range]))"), 4, 4)
-    layout.add(stat("Workers up", 'sum(up{job="livewatch"})', thresholds=[(None, "red"), (1, "green")]), 4, 4)
-    layout.add(
-        stat(
-            "Max watermark lag",
-            "max(livewatch_watermark_lag_seconds)",
-            "s",
-            thresholds=[(None, "green"), (120, "orange"), (300, "red")],
-        ),
-        4,
-        4,
-    )
-    layout.add(
-        table(
-            "Active incidents",
-            "max by (incident_id, metric, severity) (livewatch_incident_active == 1)",
-            "Incidents the detector has open now.",
-            [EXPLORER_LINK],
-        ),
-        10,
-        8,
-    )
-    layout.add(
-        table(
-            "Top anomalous series",
-            "topk(20, livewatch_series_score)",
-            "The 20 highest anomaly scores of the latest windows, any metric and slice.",
-            [EXPLORER_LINK],
-        ),
-        14,
-        8,
-    )
-    layout.add(
-        timeseries(
-            "Max anomaly score by metric",
-            [target("livewatch:series_score:max_by_metric", "{{metric}}")],
-            "percentunit",
-        ),
-        12,
-        8,
-    )
-    layout.add(
-        timeseries(
-            "Anomalous series by metric", [target("livewatch:series_anomalous:count_by_metric", "{{metric}}")]
-        ),
-        12,
-        8,
-    )
-    layout.add(
-        timeseries(
-            "Throughput",
-            [
-                target(
-                    "sum by (instance) (rate(livewatch_events_consumed_total[$__rate_interval]))",
-                    "{{instance}}",
-                )
-            ],
-            "ops",
-            stacking={"mode": "normal"},
-            fillOpacity=20,
-        ),
-        12,
-        8,
-    )
-    layout.add(
-        timeseries(
-            "Alerts fired",
-            [
-                target(
-                    "sum by (metric, severity) (increase(livewatch_alerts_fired_total[$__rate_interval]))",
-                    "{{metric}} {{severity}}",
-                )
-            ],
-            drawStyle="bars",
-        ),
-        12,
-        8,
-    )
+    layout.row(4, [
+        stat("Active incidents", "count(livewatch_incident_active == 1) or vector(0)",
+             thresholds=[(None, "green"), (1, "red")]),
+        stat("Anomalous series", "sum(livewatch_series_anomaly_active) or vector(0)",
+             thresholds=[(None, "green"), (1, "orange")]),
+        stat("Events / s", "sum(rate(livewatch_events_consumed_total[$__rate_interval]))", "ops"),
+        stat("Alerts fired in range", "sum(increase(livewatch_alerts_fired_total[$__range]))"),
+        stat("Workers up", 'sum(up{job="livewatch"})', thresholds=[(None, "red"), (1, "green")]),
+        stat("Max watermark lag", "max(livewatch_watermark_lag_seconds)", "s",
+             thresholds=[(None, "green"), (120, "orange"), (300, "red")]),
+    ])  # fmt: skip
+    layout.row(8, [
+        table("Active incidents", "max by (incident_id, metric, severity) (livewatch_incident_active == 1)",
+              "Incidents the detector has open now.", [EXPLORER_LINK]),
+        table("Top anomalous series", "topk(20, livewatch_series_score)",
+              "The 20 highest anomaly scores of the latest windows, any metric and slice.", [EXPLORER_LINK]),
+    ], widths=(10, 14))  # fmt: skip
+    layout.row(8, [
+        timeseries("Max anomaly score by metric",
+                   [target("livewatch:series_score:max_by_metric", "{{metric}}")], "percentunit"),
+        timeseries("Anomalous series by metric",
+                   [target("livewatch:series_anomalous:count_by_metric", "{{metric}}")]),
+    ])  # fmt: skip
+    layout.row(8, [
+        timeseries("Throughput",
+                   [target("sum by (instance) (rate(livewatch_events_consumed_total[$__rate_interval]))",
+                           "{{instance}}")],
+                   "ops", stacking={"mode": "normal"}, fillOpacity=20),
+        timeseries("Alerts fired", [target(
+            "sum by (metric, severity) (increase(livewatch_alerts_fired_total[$__rate_interval]))",
+            "{{metric}} {{severity}}",
+        )], drawStyle="bars"),
+    ])  # fmt: skip
     return dashboard(
         "livewatch-overview",
         "livewatch overview",
@@ -284,275 +219,126 @@ def overview() -> Json:
     )
 
 
-def metric_explorer() -> Json:
-    layout = Layout()
-    band = timeseries(
-        "$metric: value and expected band",
-        [
-            target(f"livewatch_series_value{{{SERIES_SELECTOR}}}", "value"),
-            target(f"livewatch_series_expected{{{SERIES_SELECTOR}}}", "expected"),
-            target(f"livewatch_series_lower{{{SERIES_SELECTOR}}}", "lower"),
-            target(f"livewatch_series_upper{{{SERIES_SELECTOR}}}", "upper"),
-        ],
-        description="A dimension set to All means the series not sliced by it (All = total).",
-    )
-    band["fieldConfig"]["overrides"] = [
+def _band_overrides() -> list[Json]:
+    """Fill between lower and upper, no lines for the band edges, expected dashed."""
+    green = {"id": "color", "value": {"mode": "fixed", "fixedColor": "green"}}
+    no_line = {"id": "custom.lineWidth", "value": 0}
+    return [
         {
             "matcher": {"id": "byName", "options": "upper"},
             "properties": [
-                {"id": "custom.fillBelowTo", "value": "lower"},
-                {"id": "custom.fillOpacity", "value": 15},
-                {"id": "custom.lineWidth", "value": 0},
-                {"id": "color", "value": {"mode": "fixed", "fixedColor": "green"}},
+                {"id": "custom.fillBelowTo", "value": "lower"}, {"id": "custom.fillOpacity", "value": 15},
+                no_line, green,
             ],
         },
-        {
-            "matcher": {"id": "byName", "options": "lower"},
-            "properties": [
-                {"id": "custom.lineWidth", "value": 0},
-                {"id": "color", "value": {"mode": "fixed", "fixedColor": "green"}},
-            ],
-        },
+        {"matcher": {"id": "byName", "options": "lower"}, "properties": [no_line, green]},
         {
             "matcher": {"id": "byName", "options": "expected"},
             "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}],
         },
-    ]
-    layout.add(band, 24, 10)
-    score = timeseries(
-        "Anomaly score",
-        [target(f"livewatch_series_score{{{SERIES_SELECTOR}}}", "score")],
-        "percentunit",
-        thresholdsStyle={"mode": "line"},
-    )
-    score["fieldConfig"]["defaults"].update(
-        min=0,
-        max=1,
-        thresholds={
-            "mode": "absolute",
-            "steps": [
-                {"value": None, "color": "green"},
-                {"value": 0.8, "color": "orange"},
-                {"value": 0.95, "color": "red"},
-            ],
-        },
-    )
-    layout.add(score, 12, 7)
-    layout.add(
-        stat(
-            "Anomaly active",
-            f"livewatch_series_anomaly_active{{{SERIES_SELECTOR}}}",
-            thresholds=[(None, "green"), (1, "red")],
-        ),
-        4,
-        7,
-    )
-    layout.add(
-        stat(
-            "Latest window closed",
-            f"time() - livewatch_series_window_end_timestamp_seconds{{{SERIES_SELECTOR}}}",
-            "s",
-        ),
-        4,
-        7,
-    )
-    layout.add(
-        stat(
-            "Slices not exported",
-            'sum(livewatch_series_not_exported{metric="$metric"})',
-            thresholds=[(None, "green"), (1, "orange")],
-        ),
-        4,
-        7,
-    )
-    layout.add(
-        table(
-            "Slices of $metric by anomaly score",
-            'topk(30, livewatch_series_score{metric="$metric"})',
-            "Pick a slice's dimension values above to see its band.",
-        ),
-        24,
-        9,
-    )
-    dimension_vars = [
-        query_variable(
-            d,
-            f'label_values(livewatch_series_value{{metric="$metric"}}, {d})',
-            include_all=True,
-            all_value=UNSLICED,
-        )
+    ]  # fmt: skip
+
+
+def metric_explorer() -> Json:
+    layout = Layout()
+    band = timeseries("$metric: value and expected band", [
+        target(f"livewatch_series_{name}{{{SERIES_SELECTOR}}}", name)
+        for name in ("value", "expected", "lower", "upper")
+    ], description="A dimension set to All means the series not sliced by it (All = total).")  # fmt: skip
+    band["fieldConfig"]["overrides"] = _band_overrides()
+    layout.row(10, [band])
+    score = timeseries("Anomaly score", [target(f"livewatch_series_score{{{SERIES_SELECTOR}}}", "score")],
+                       "percentunit", thresholdsStyle={"mode": "line"})  # fmt: skip
+    score["fieldConfig"]["defaults"].update(min=0, max=1, thresholds={"mode": "absolute", "steps": [
+        {"value": None, "color": "green"}, {"value": 0.8, "color": "orange"}, {"value": 0.95, "color": "red"},
+    ]})  # fmt: skip
+    layout.row(7, [
+        score,
+        stat("Anomaly active", f"livewatch_series_anomaly_active{{{SERIES_SELECTOR}}}",
+             thresholds=[(None, "green"), (1, "red")]),
+        stat("Latest window closed",
+             f"time() - livewatch_series_window_end_timestamp_seconds{{{SERIES_SELECTOR}}}", "s"),
+        stat("Slices not exported", 'sum(livewatch_series_not_exported{metric="$metric"})',
+             thresholds=[(None, "green"), (1, "orange")]),
+    ], widths=(12, 4, 4, 4))  # fmt: skip
+    layout.row(9, [
+        table("Slices of $metric by anomaly score", 'topk(30, livewatch_series_score{metric="$metric"})',
+              "Pick a slice's dimension values above to see its band."),
+    ])  # fmt: skip
+    variables = [query_variable("metric", "label_values(livewatch_series_value, metric)")]
+    variables += [
+        query_variable(d, f'label_values(livewatch_series_value{{metric="$metric"}}, {d})', include_all=True,
+                       all_value=UNSLICED)
         for d in DIMENSIONS
-    ]
+    ]  # fmt: skip
     annotations = [
-        annotation(
-            "Anomalies",
-            f"livewatch_series_anomaly_active{{{SERIES_SELECTOR}}} == 1",
-            "anomaly on {{metric}}",
-            "red",
-        ),
-        annotation(
-            "Incidents",
-            'max by (incident_id, metric, severity) (livewatch_incident_active{metric="$metric"}) == 1',
-            "incident {{incident_id}} ({{severity}})",
-            "orange",
-        ),
-    ]
+        annotation("Anomalies", f"livewatch_series_anomaly_active{{{SERIES_SELECTOR}}} == 1",
+                   "anomaly on {{metric}}", "red"),
+        annotation("Incidents",
+                   'max by (incident_id, metric, severity) (livewatch_incident_active{metric="$metric"})'
+                   " == 1", "incident {{incident_id}} ({{severity}})", "orange"),
+    ]  # fmt: skip
     return dashboard(
-        "livewatch-explorer",
-        "livewatch metric explorer",
+        "livewatch-explorer", "livewatch metric explorer",
         "One series at a time: its value against the expected band, its score, and when it was anomalous.",
-        layout,
-        [query_variable("metric", "label_values(livewatch_series_value, metric)"), *dimension_vars],
-        annotations,
-    )
+        layout, variables, annotations,
+    )  # fmt: skip
 
 
 def pipeline_health() -> Json:
+    def rate_by(label: str, counter: str) -> str:
+        return f"sum by ({label}) (rate({counter}{{{INSTANCE}}}[$__rate_interval]))"
+
+    def quantiles(histogram: str) -> list[Json]:
+        return [
+            target(f"histogram_quantile({q}, sum by (le) "
+                   f"(rate({histogram}_bucket{{{INSTANCE}}}[$__rate_interval])))", f"p{round(q * 100)}")
+            for q in (0.5, 0.99)
+        ]  # fmt: skip
+
     layout = Layout()
-
-    def rate_by(label: str, counter: str, extra: str = "") -> str:
-        return f"sum by ({label}) (rate({counter}{{{INSTANCE}{extra}}}[$__rate_interval]))"
-
-    def quantile(q: float, histogram: str) -> str:
-        return (
-            f"histogram_quantile({q}, sum by (le) (rate({histogram}_bucket{{{INSTANCE}}}[$__rate_interval])))"
-        )
-
-    layout.add(
-        timeseries("Workers up", [target(f"up{{{INSTANCE}}}", "{{instance}}")], drawStyle="line"), 8, 7
-    )
-    layout.add(
-        timeseries(
-            "Events consumed / s",
-            [target(rate_by("instance", "livewatch_events_consumed_total"), "{{instance}}")],
-            "ops",
-        ),
-        8,
-        7,
-    )
-    layout.add(
-        timeseries(
-            "Windows closed / s",
-            [target(rate_by("instance", "livewatch_windows_closed_total"), "{{instance}}")],
-            "ops",
-        ),
-        8,
-        7,
-    )
-    layout.add(
-        timeseries(
-            "Invalid events / s by reason",
-            [target(rate_by("reason", "livewatch_events_invalid_total"), "{{reason}}")],
-            "ops",
-        ),
-        8,
-        7,
-    )
-    layout.add(
-        timeseries(
-            "Invalid share of events",
-            [target("livewatch:events_invalid:ratio_rate5m", "{{job}}")],
-            "percentunit",
-        ),
-        8,
-        7,
-    )
-    layout.add(
-        timeseries(
-            "Late events / s",
-            [target(rate_by("instance", "livewatch_events_late_total"), "{{instance}}")],
-            "ops",
-        ),
-        8,
-        7,
-    )
-    layout.add(
-        timeseries(
-            "Watermark lag behind wall-clock",
-            [target(f"livewatch_watermark_lag_seconds{{{INSTANCE}}}", "{{instance}}")],
-            "s",
-        ),
-        8,
-        7,
-    )
-    layout.add(
-        timeseries(
-            "Window final → alert published",
-            [
-                target(quantile(0.5, "livewatch_alert_latency_seconds"), "p50"),
-                target(quantile(0.99, "livewatch_alert_latency_seconds"), "p99"),
-            ],
-            "s",
-        ),
-        8,
-        7,
-    )
-    layout.add(
-        timeseries(
-            "Scoring time per window",
-            [
-                target(quantile(0.5, "livewatch_scoring_duration_seconds"), "p50"),
-                target(quantile(0.99, "livewatch_scoring_duration_seconds"), "p99"),
-            ],
-            "s",
-        ),
-        8,
-        7,
-    )
-    layout.add(
-        timeseries(
-            "Series tracked by metric",
-            [target(f"sum by (metric) (livewatch_series_tracked{{{INSTANCE}}})", "{{metric}}")],
-        ),
-        8,
-        7,
-    )
-    layout.add(
-        timeseries(
-            "Series refused by the cap / s",
-            [
-                target(rate_by("metric", "livewatch_series_dropped_total"), "dropped {{metric}}"),
-            ],
-            "ops",
-        ),
-        8,
-        7,
-    )
-    layout.add(
-        timeseries(
-            "Series not exported (scrape cap)",
-            [target(f"sum by (metric) (livewatch_series_not_exported{{{INSTANCE}}})", "{{metric}}")],
-        ),
-        8,
-        7,
-    )
-    layout.add(
-        timeseries(
-            "Consumer lag",
-            [
-                target(
-                    f"sum by (topic, partition) (livewatch_consumer_lag_messages{{{INSTANCE}}})",
-                    "{{topic}}/{{partition}}",
-                )
-            ],
-            stacking={"mode": "normal"},
-            fillOpacity=20,
-        ),
-        16,
-        7,
-    )
-    layout.add(table("Versions", f"livewatch_build_info{{{INSTANCE}}}"), 8, 7)
+    layout.row(7, [
+        timeseries("Workers up", [target(f"up{{{INSTANCE}}}", "{{instance}}")]),
+        timeseries("Events consumed / s", [target(rate_by("instance", "livewatch_events_consumed_total"),
+                                                  "{{instance}}")], "ops"),
+        timeseries("Windows closed / s", [target(rate_by("instance", "livewatch_windows_closed_total"),
+                                                 "{{instance}}")], "ops"),
+    ])  # fmt: skip
+    layout.row(7, [
+        timeseries("Invalid events / s by reason",
+                   [target(rate_by("reason", "livewatch_events_invalid_total"), "{{reason}}")], "ops"),
+        timeseries("Invalid share of events", [target("livewatch:events_invalid:ratio_rate5m", "{{job}}")],
+                   "percentunit"),
+        timeseries("Late events / s",
+                   [target(rate_by("instance", "livewatch_events_late_total"), "{{instance}}")], "ops"),
+    ])  # fmt: skip
+    layout.row(7, [
+        timeseries("Watermark lag behind wall-clock",
+                   [target(f"livewatch_watermark_lag_seconds{{{INSTANCE}}}", "{{instance}}")], "s"),
+        timeseries("Window final → alert published", quantiles("livewatch_alert_latency_seconds"), "s"),
+        timeseries("Scoring time per window", quantiles("livewatch_scoring_duration_seconds"), "s"),
+    ])  # fmt: skip
+    layout.row(7, [
+        timeseries("Series tracked by metric",
+                   [target(f"sum by (metric) (livewatch_series_tracked{{{INSTANCE}}})", "{{metric}}")]),
+        timeseries("Series refused by the cap / s",
+                   [target(rate_by("metric", "livewatch_series_dropped_total"), "{{metric}}")], "ops"),
+        timeseries("Series not exported (scrape cap)",
+                   [target(f"sum by (metric) (livewatch_series_not_exported{{{INSTANCE}}})", "{{metric}}")]),
+    ])  # fmt: skip
+    layout.row(7, [
+        timeseries("Consumer lag",
+                   [target(f"sum by (topic, partition) (livewatch_consumer_lag_messages{{{INSTANCE}}})",
+                           "{{topic}}/{{partition}}")],
+                   stacking={"mode": "normal"}, fillOpacity=20),
+        table("Versions", f"livewatch_build_info{{{INSTANCE}}}"),
+    ], widths=(16, 8))  # fmt: skip
     return dashboard(
-        "livewatch-pipeline",
-        "livewatch pipeline health",
-        "Is the detector keeping up: input, rejects, watermark, latency, capacity, lag.",
-        layout,
-        [
-            query_variable(
-                "instance", 'label_values(up{job="livewatch"}, instance)', include_all=True, all_value=".*"
-            )
-        ],
-    )
+        "livewatch-pipeline", "livewatch pipeline health",
+        "Is the detector keeping up: input, rejects, watermark, latency, capacity, lag.", layout,
+        [query_variable("instance", 'label_values(up{job="livewatch"}, instance)', include_all=True,
+                        all_value=".*")],
+    )  # fmt: skip
 
 
 def expressions(dashboard: Json) -> Iterator[tuple[str, str]]:

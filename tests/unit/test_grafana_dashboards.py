@@ -113,3 +113,8 @@ def test_alert_dashboard_links_use_the_explorer_uid_and_variable_names():
         assert f"/d/{explorer['uid']}/" in link
         names = set(re.findall(r"var-(\w+)=", link))
         assert names <= {v["name"] for v in explorer["templating"]["list"]} and "metric" in names
+
+
+def test_a_row_must_fill_the_grid():
+    with pytest.raises(ValueError, match="sum to 24"):
+        grafana.Layout().row(4, [grafana.stat("a", "up"), grafana.stat("b", "up")], widths=(10, 10))
