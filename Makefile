@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-unit test-integration bench lint clean
+.PHONY: install system-deps demo test test-unit test-integration bench lint clean
 
 install: $(STAMP)
 
@@ -14,16 +14,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Prometheus and Alertmanager binaries from Debian for the tests that run the real servers.
+system-deps:
+	bash scripts/install-system-deps.sh
+
 demo: install
 	$(BIN)/livewatch demo
 
-test: install
+test: install system-deps
 	$(BIN)/python -m pytest -q
 
 test-unit: install
 	$(BIN)/python -m pytest -q tests/unit
 
-test-integration: install
+test-integration: install system-deps
 	$(BIN)/python -m pytest -q tests/integration
 
 bench: install
