@@ -40,8 +40,13 @@ WEEK_S = 7 * DAY_S
 _EPOCH_WEEKDAY = 3
 # A clipped mean absolute deviation times sqrt(pi/2) is sigma for Gaussian noise.
 _MAD_TO_SIGMA = math.sqrt(math.pi / 2.0)
-# Exponent of the score map: steep enough that 2x the band is ~0.94, soft enough to rank values near it.
-_SCORE_POWER = 4.0
+# The score map is 1 / (1 + (band_z / |z|)^4): steep enough that twice the band scores ~0.94, soft
+# enough to rank values near the band edge (0.5).
+
+# Positions in the packed config vector: one array argument instead of a dozen scalars keeps the
+# per-call dispatch cost of the kernel small (it dominates for a handful of series).
+_MULTIPLICATIVE, _BAND_Z, _LEVEL_RATE, _SCALE_RATE, _GROWTH_RATE, _SHORT_RATE, _RECENT_RATE = range(7)
+_CLIP, _MIN_REL, _MIN_ABS, _DAILY_WINDOWS, _WEEKLY_WINDOWS, _USE_DAILY, _USE_WEEKLY = range(7, 14)
 
 Seasons = tuple[str, ...]
 _KNOWN_SEASONS = ("daily", "weekly")
@@ -154,6 +159,15 @@ class BaselineResult:
     learning: np.ndarray
     missing: np.ndarray
 
+    @classmethod
+    def empty(cls, n_series: int) -> BaselineResult:
+        """Uninitialised output arrays for ``n_series`` series; the kernel writes every element."""
+        floats = [np.empty(n_series, dtype=np.float64) for _ in range(5)]
+        return cls(*floats, np.empty(n_series, dtype=np.bool_), np.empty(n_series, dtype=np.bool_))
+
+    def __len__(self) -> int:
+        return int(self.expected.shape[0])
+
 
 def _fields(params: SeasonalParams) -> dict[str, Field]:
     nan = float("nan")
@@ -187,6 +201,14 @@ class SeasonalBaseline:
         self.state = SeriesState(FAMILY, _fields(self.params), capacity)
         # Empty profiles stand in for a season that is not configured, so the kernel has one signature.
         self._no_profile = np.full((1, 1, 2), np.nan, dtype=self.params.profile_dtype)
+        p = self.params
+        self._use_daily = "daily" in p.seasons
+        self._use_weekly = "weekly" in p.seasons
+        self._config = np.array([
+            p.mode == "multiplicative", p.band_z, p.level_rate, p.scale_rate, p.growth_rate, p.short_rate,
+            p.recent_rate, p.clip, p.min_scale_rel, p.min_scale_abs, p.daily_windows, p.weekly_windows,
+            self._use_daily, self._use_weekly,
+        ], dtype=np.float64)
 
     @property
     def capacity(self) -> int:
@@ -217,8 +239,12 @@ class SeasonalBaseline:
     def _profile(self, season: str) -> np.ndarray:
         return self.state[season] if season in self.state.fields else self._no_profile
 
-    def update(self, t_ms: int, x: np.ndarray) -> BaselineResult:
-        """Score, then learn, one window starting at ``t_ms`` with one value per series row 0..len(x)-1."""
+    def update(self, t_ms: int, x: np.ndarray, out: BaselineResult | None = None) -> BaselineResult:
+        """Score, then learn, one window starting at ``t_ms`` with one value per series row 0..len(x)-1.
+
+        ``out`` (from :meth:`BaselineResult.empty`) is filled in place and returned, so a hot loop
+        allocates nothing; without it every call returns fresh arrays.
+        """
         if isinstance(t_ms, bool) or not isinstance(t_ms, int | np.integer):
             raise ValueError(f"t_ms must be integer epoch milliseconds, got {t_ms!r}")
         values = np.ascontiguousarray(x, dtype=np.float64)
@@ -227,28 +253,20 @@ class SeasonalBaseline:
         n = values.shape[0]
         if n > self.state.capacity:
             raise ValueError(f"x has {n} values but capacity is {self.state.capacity}; call ensure_capacity")
-        p = self.params
-        daily_slot, weekly_slot = p.slots(int(t_ms))
-        expected = np.empty(n)
-        lower = np.empty(n)
-        upper = np.empty(n)
-        z = np.empty(n)
-        score = np.empty(n)
-        learning = np.empty(n, dtype=np.bool_)
-        missing = np.empty(n, dtype=np.bool_)
+        daily_slot, weekly_slot = self.params.slots(int(t_ms))
+        if out is None:
+            out = BaselineResult.empty(n)
+        elif len(out) != n:
+            raise ValueError(f"out holds {len(out)} series but x has {n}")
         s = self.state
-        use_daily = "daily" in p.seasons
-        use_weekly = "weekly" in p.seasons
         _update_kernel(
-            values, daily_slot if use_daily else 0, weekly_slot if use_weekly else 0,
-            p.mode == "multiplicative", p.band_z, p.level_rate, p.scale_rate, p.growth_rate, p.short_rate,
-            p.recent_rate, p.clip, p.min_scale_rel, p.min_scale_abs, p.daily_windows, p.weekly_windows,
-            use_daily, use_weekly,
+            values, daily_slot if self._use_daily else 0, weekly_slot if self._use_weekly else 0,
+            self._config,
             s["seen"], s["level"], s["level_recent"], s["short_level"], s["short_scale"], s["short_recent"],
             self._profile("daily"), self._profile("weekly"),
-            expected, lower, upper, z, score, learning, missing,
+            out.expected, out.lower, out.upper, out.z, out.score, out.learning, out.missing,
         )
-        return BaselineResult(expected, lower, upper, z, score, learning, missing)
+        return out
 
     def rebase(self, rows: Iterable[int] | np.ndarray) -> None:
         """Move the level of ``rows`` onto their recent values, after a confirmed change point.
@@ -344,16 +362,26 @@ def _learn_profile(
 
 @njit
 def _update_kernel(
-    values: np.ndarray, daily_slot: int, weekly_slot: int, multiplicative: bool, band_z: float,
-    level_rate: float, scale_rate: float, growth_rate: float, short_rate: float, recent_rate: float,
-    clip: float,
-    min_rel: float, min_abs: float, daily_windows: int, weekly_windows: int, use_daily: bool,
-    use_weekly: bool,
+    values: np.ndarray, daily_slot: int, weekly_slot: int, config: np.ndarray,
     seen: np.ndarray, level: np.ndarray, level_recent: np.ndarray, short_level: np.ndarray,
     short_scale: np.ndarray, short_recent: np.ndarray, daily: np.ndarray, weekly: np.ndarray,
     expected: np.ndarray, lower: np.ndarray, upper: np.ndarray, z: np.ndarray, score: np.ndarray,
     learning: np.ndarray, missing: np.ndarray,
 ) -> None:
+    multiplicative = config[_MULTIPLICATIVE] != 0.0
+    band_z = config[_BAND_Z]
+    level_rate = config[_LEVEL_RATE]
+    scale_rate = config[_SCALE_RATE]
+    growth_rate = config[_GROWTH_RATE]
+    short_rate = config[_SHORT_RATE]
+    recent_rate = config[_RECENT_RATE]
+    clip = config[_CLIP]
+    min_rel = config[_MIN_REL]
+    min_abs = config[_MIN_ABS]
+    daily_windows = int(config[_DAILY_WINDOWS])
+    weekly_windows = int(config[_WEEKLY_WINDOWS])
+    use_daily = config[_USE_DAILY] != 0.0
+    use_weekly = config[_USE_WEEKLY] != 0.0
     short_warmup = math.ceil(1.0 / short_rate)
     for i in range(values.shape[0]):
         x = values[i]
@@ -410,7 +438,13 @@ def _update_kernel(
         # (y - base) first: with a level of 1e8 the difference is exact, the deviation small.
         zi = ((y - base) - deviation) / scale
         z[i] = zi
-        score[i] = 0.0 if zi == 0.0 else 1.0 / (1.0 + (band_z / abs(zi)) ** _SCORE_POWER)
+        if zi == 0.0:
+            score[i] = 0.0
+        else:
+            # band_z / |z| rather than |z|^4, which would overflow to inf/inf for an absurd value.
+            q = band_z / abs(zi)
+            q2 = q * q
+            score[i] = 1.0 / (1.0 + q2 * q2)
 
         # Learn. The short-term baseline is a running mean until it has 1/short_rate points, then an EWMA.
         n = seen[i]

@@ -92,7 +92,7 @@ class NaiveSeasonal:
             return NaiveOutput(expected, lower, upper, math.nan, 0.0, chosen is None, True)
 
         z = ((y - base) - deviation) / scale
-        score = 0.0 if z == 0.0 else abs(z) ** 4 / (abs(z) ** 4 + band_z**4)
+        score = 0.0 if z == 0.0 else 1.0 / (1.0 + (band_z / abs(z)) ** 4)
         out = NaiveOutput(expected, lower, upper, z, score, chosen is None, False)
 
         # short-term fallback: running mean for the first 1/short_rate points, then a clipped EWMA

@@ -327,6 +327,18 @@ def test_bad_params_name_the_parameter(change: dict[str, object], name: str) -> 
         SeasonalParams(**change)  # type: ignore[arg-type]
 
 
+def test_preallocated_out_gives_the_same_results() -> None:
+    values = daily_stream(2, 3, seed=16)
+    fresh = run(SeasonalBaseline(DAILY, capacity=3), values)
+    baseline, out = SeasonalBaseline(DAILY, capacity=3), BaselineResult.empty(3)
+    for k, row in enumerate(values):
+        assert baseline.update(MONDAY_MS + k * MINUTE_MS, row, out=out) is out
+        np.testing.assert_array_equal(out.z, fresh["z"][k])
+        np.testing.assert_array_equal(out.upper, fresh["upper"][k])
+    with pytest.raises(ValueError, match="out holds 3"):
+        baseline.update(MONDAY_MS, values[0, :2], out=out)
+
+
 def test_bad_update_input_is_rejected_clearly() -> None:
     baseline = SeasonalBaseline(DAILY, capacity=2)
     with pytest.raises(ValueError, match="capacity"):
