@@ -382,3 +382,11 @@ def test_scores_bounded_bands_ordered_no_nan_escapes(mode: str, stream: list[lis
         assert np.isfinite(out[name][seen]).all(), name
     assert np.all(out["lower"][seen] <= out["expected"][seen])
     assert np.all(out["expected"][seen] <= out["upper"][seen])
+
+
+def test_infinite_values_are_missing_and_negative_counts_are_zero_in_multiplicative_mode() -> None:
+    baseline = SeasonalBaseline(dataclasses.replace(DAILY, mode="multiplicative"), capacity=3)
+    baseline.update(MONDAY_MS, np.array([5.0, 5.0, 0.0]))
+    result = baseline.update(MONDAY_MS + MINUTE_MS, np.array([np.inf, -np.inf, -3.0]))
+    assert result.missing.tolist() == [True, True, False]
+    assert result.z[2] == 0.0 and result.expected[2] == 0.0
