@@ -162,8 +162,13 @@ class BaselineResult:
     @classmethod
     def empty(cls, n_series: int) -> BaselineResult:
         """Uninitialised output arrays for ``n_series`` series; the kernel writes every element."""
-        floats = [np.empty(n_series, dtype=np.float64) for _ in range(5)]
-        return cls(*floats, np.empty(n_series, dtype=np.bool_), np.empty(n_series, dtype=np.bool_))
+        def floats() -> np.ndarray:
+            return np.empty(n_series, dtype=np.float64)
+
+        def flags() -> np.ndarray:
+            return np.empty(n_series, dtype=np.bool_)
+
+        return cls(floats(), floats(), floats(), floats(), floats(), flags(), flags())
 
     def __len__(self) -> int:
         return int(self.expected.shape[0])
@@ -286,10 +291,13 @@ class SeasonalBaseline:
     ) -> None:
         """Give each child series the seasonal profile of its parent, scaled to the child's own level.
 
-        The child must have seen at least one value (its level is its short-term level). Additive mode
-        scales the parent's deviations and scales by child/parent short-term level; multiplicative mode
-        (log space) copies them and shifts the level. The child then counts as having the parent's
-        experience, so it is scored seasonally from its next window.
+        The child must have seen at least one value (its level is its short-term level). With
+        ``ratio`` = child / parent short-term level, additive mode multiplies the parent's deviations by
+        ``ratio``; multiplicative mode (log space) copies them and shifts the level by log(ratio). Scales
+        assume the parent is a sum of parts as noisy as the child (Poisson-like): additive scales by
+        ``sqrt(ratio)``, log scales by ``1 / sqrt(ratio)``, which errs on the wide side until the child
+        has learned its own. The child then counts as having the parent's experience, so it is scored
+        seasonally from its next window.
         """
         child = self._rows(child_rows, "child_rows")
         parent = self._rows(parent_rows, "parent_rows")
@@ -304,19 +312,22 @@ class SeasonalBaseline:
         parent_short = s["short_level"][parent]
         profiles = [s[name] for name in ("daily", "weekly") if name in s.fields]
         if self.params.mode == "multiplicative":
-            s["level"][child] = s["level"][parent] + (child_short - parent_short)
-            for profile in profiles:
-                profile[child] = profile[parent]
+            log_ratio = child_short - parent_short
+            s["level"][child] = s["level"][parent] + log_ratio
+            deviation_factor = np.ones_like(log_ratio)
+            scale_factor = np.exp(-0.5 * log_ratio)
         else:
             # A parent at ~zero carries no usable ratio; copying the shape unscaled is the safe fallback.
             usable = np.abs(parent_short) > self.params.min_scale_abs
             ratio = np.where(usable, child_short / np.where(usable, parent_short, 1.0), 1.0)
             s["level"][child] = s["level"][parent] * ratio
-            for profile in profiles:
-                borrowed = profile[parent].astype(np.float64)
-                borrowed[..., 0] *= ratio[:, None]
-                borrowed[..., 1] *= np.abs(ratio)[:, None]
-                profile[child] = borrowed
+            deviation_factor = ratio
+            scale_factor = np.sqrt(np.abs(ratio))
+        for profile in profiles:
+            borrowed = profile[parent].astype(np.float64)
+            borrowed[..., 0] *= deviation_factor[:, None]
+            borrowed[..., 1] *= scale_factor[:, None]
+            profile[child] = borrowed
         s["level_recent"][child] = 0.0
         s["seen"][child] = np.maximum(s["seen"][child], s["seen"][parent])
 

@@ -241,11 +241,18 @@ def test_borrowed_shape_makes_a_new_child_useful_at_once() -> None:
     first_day = slice(0, DAY - 1)  # the twin has seen a full day at the end of it
     assert not out["learning"][first_day, 1].any()
     assert out["learning"][first_day, 2].all()
-    borrowed_inside = inside(both[start + 1 :], out)[first_day, 1].mean()
-    assert borrowed_inside >= 0.95
-    # The child's own band is about a quarter of its parent's: the shape was scaled to its level.
-    width = out["upper"][first_day] - out["lower"][first_day]
-    assert 0.15 < np.median(width[:, 1] / width[:, 0]) < 0.4
+    assert inside(both[start + 1 :], out)[first_day, 1].mean() >= 0.97
+    # The shape is scaled to the child's level, a quarter of its parent's: so is its expected value.
+    expected = out["expected"][first_day]
+    assert 0.23 < np.median(expected[:, 1] / expected[:, 0]) < 0.27
+    # A spike of 8 of the child's own sigma on its first day stands out against the borrowed profile.
+    child_sigma = np.hypot(0.25 * SIGMA, 1.0)
+    spiked = both[start + 1 :].copy()
+    spiked[300, 1] += 8 * child_sigma
+    again = SeasonalBaseline(DAILY, capacity=3)
+    run(again, both[: start + 1])
+    again.borrow_shape([1], [0])
+    assert run(again, spiked, start=start + 1)["z"][300, 1] > DAILY.band_z
 
 
 def test_borrow_shape_rejects_unready_rows() -> None:
