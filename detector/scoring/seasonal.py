@@ -227,6 +227,7 @@ class SeasonalBaseline:
         self.state.reset(rows)
 
     def nbytes_per_series(self, with_profile: bool = True) -> int:
+        """State bytes per series, with or without the seasonal profiles (the scalars alone)."""
         if with_profile:
             return self.state.nbytes_per_series
         return sum(
@@ -247,8 +248,10 @@ class SeasonalBaseline:
     def update(self, t_ms: int, x: np.ndarray, out: BaselineResult | None = None) -> BaselineResult:
         """Score, then learn, one window starting at ``t_ms`` with one value per series row 0..len(x)-1.
 
-        ``out`` (from :meth:`BaselineResult.empty`) is filled in place and returned, so a hot loop
-        allocates nothing; without it every call returns fresh arrays.
+        Windows must come once each, in time order (a repeated window would be learned twice). Rows
+        from len(x) to the capacity are left untouched. ``out`` (from :meth:`BaselineResult.empty`) is
+        filled in place and returned, so a hot loop allocates nothing; without it every call returns
+        fresh arrays.
         """
         if isinstance(t_ms, bool) or not isinstance(t_ms, int | np.integer):
             raise ValueError(f"t_ms must be integer epoch milliseconds, got {t_ms!r}")

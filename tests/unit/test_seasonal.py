@@ -397,3 +397,24 @@ def test_infinite_values_are_missing_and_negative_counts_are_zero_in_multiplicat
     result = baseline.update(MONDAY_MS + MINUTE_MS, np.array([np.inf, -np.inf, -3.0]))
     assert result.missing.tolist() == [True, True, False]
     assert result.z[2] == 0.0 and result.expected[2] == 0.0
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    split=st.integers(1, 150),
+    seasons=st.sampled_from([("daily",), ("weekly",), ("daily", "weekly")]),
+)
+def test_state_round_trip_at_any_point(seed: int, split: int, seasons: tuple[str, ...]) -> None:
+    rng = np.random.default_rng(seed)
+    values = rng.normal(100, 10, (200, 2))
+    values[rng.random(values.shape) < 0.1] = np.nan
+    params = dataclasses.replace(HOURLY, seasons=seasons)
+    original = SeasonalBaseline(params, capacity=2)
+    run(original, values[:split], window_ms=3_600_000)
+    restored = SeasonalBaseline(params, capacity=2)
+    restored.load_bytes(original.to_bytes())
+    ahead = run(original, values[split:], start=split, window_ms=3_600_000)
+    replay = run(restored, values[split:], start=split, window_ms=3_600_000)
+    for name in ahead:
+        np.testing.assert_array_equal(ahead[name], replay[name], err_msg=name)
