@@ -147,7 +147,7 @@ def river_state_bytes() -> int:
 
 def main(argv: list[str] | None = None) -> None:
     quick = "--quick" in (argv if argv is not None else sys.argv[1:])
-    console = Console()
+    console = Console(width=120)
     configs = {
         "daily+weekly f32": SeasonalParams(),
         "daily+weekly f64": SeasonalParams(profile_dtype="float64"),
