@@ -27,6 +27,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
@@ -136,10 +137,19 @@ class SeasonalParams:
 
     def slots(self, t_ms: int) -> tuple[int, int]:
         """Daily and weekly slot of a window starting at ``t_ms`` (epoch milliseconds, UTC)."""
+        daily, weekly = self._slot_arithmetic(t_ms)
+        return int(daily), int(weekly)
+
+    def slot_arrays(self, t_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Daily and weekly slots of many window starts at once (int64 arrays)."""
+        return self._slot_arithmetic(np.asarray(t_ms, dtype=np.int64))
+
+    def _slot_arithmetic(self, t_ms: Any) -> tuple[Any, Any]:
+        # Floor division and modulo: the same (Python) semantics for ints and numpy int arrays.
         t_s = t_ms // 1000
         daily = (t_s % DAY_S) // self.slot_s
         weekday = (t_s // DAY_S + _EPOCH_WEEKDAY) % 7
-        return int(daily), int(weekday * self.daily_slots + daily)
+        return daily, weekday * self.daily_slots + daily
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,18 +170,21 @@ class BaselineResult:
     missing: np.ndarray
 
     @classmethod
-    def empty(cls, n_series: int) -> BaselineResult:
-        """Uninitialised output arrays for ``n_series`` series; the kernel writes every element."""
+    def empty(cls, n_series: int, n_windows: int | None = None) -> BaselineResult:
+        """Uninitialised output arrays for ``n_series`` series (``(n_windows, n_series)`` for a batch)."""
+        shape = (n_series,) if n_windows is None else (n_windows, n_series)
+
         def floats() -> np.ndarray:
-            return np.empty(n_series, dtype=np.float64)
+            return np.empty(shape, dtype=np.float64)
 
         def flags() -> np.ndarray:
-            return np.empty(n_series, dtype=np.bool_)
+            return np.empty(shape, dtype=np.bool_)
 
         return cls(floats(), floats(), floats(), floats(), floats(), flags(), flags())
 
     def __len__(self) -> int:
-        return int(self.expected.shape[0])
+        """Number of series (the last axis)."""
+        return int(self.expected.shape[-1])
 
 
 def _fields(params: SeasonalParams) -> dict[str, Field]:
@@ -270,6 +283,38 @@ class SeasonalBaseline:
         _update_kernel(
             values, daily_slot if self._use_daily else 0, weekly_slot if self._use_weekly else 0,
             self._config,
+            s["seen"], s["level"], s["level_recent"], s["short_level"], s["short_scale"], s["short_recent"],
+            self._profile("daily"), self._profile("weekly"),
+            out.expected, out.lower, out.upper, out.z, out.score, out.learning, out.missing,
+        )
+        return out
+
+    def update_batch(self, t_ms: np.ndarray, x: np.ndarray) -> BaselineResult:
+        """Many consecutive windows in one compiled loop: ``x`` is (windows, series), ``t_ms`` their starts.
+
+        Exactly the same as calling :meth:`update` window by window (tested), without the per-call
+        overhead: the path for backtests and for scoring one long series from a file.
+        """
+        times = np.ascontiguousarray(t_ms, dtype=np.int64)
+        values = np.ascontiguousarray(x, dtype=np.float64)
+        if values.ndim != 2:
+            raise ValueError(f"x must be (windows, series), got shape {values.shape}")
+        n_windows, n = values.shape
+        if times.shape != (n_windows,):
+            raise ValueError(f"t_ms must hold one start per window ({n_windows}), got shape {times.shape}")
+        if n_windows > 1 and np.any(np.diff(times) <= 0):
+            raise ValueError("t_ms must be strictly increasing: each window once, in time order")
+        if n > self.state.capacity:
+            raise ValueError(f"x has {n} series but capacity is {self.state.capacity}; call ensure_capacity")
+        daily_slots, weekly_slots = self.params.slot_arrays(times)
+        if not self._use_daily:
+            daily_slots = np.zeros_like(daily_slots)
+        if not self._use_weekly:
+            weekly_slots = np.zeros_like(weekly_slots)
+        out = BaselineResult.empty(n, n_windows)
+        s = self.state
+        _update_batch_kernel(
+            values, daily_slots, weekly_slots, self._config,
             s["seen"], s["level"], s["level_recent"], s["short_level"], s["short_scale"], s["short_recent"],
             self._profile("daily"), self._profile("weekly"),
             out.expected, out.lower, out.upper, out.z, out.score, out.learning, out.missing,
@@ -497,3 +542,19 @@ def _update_kernel(
             _learn_profile(weekly, i, weekly_slot, y, old_level, scale_init, level_rate, scale_rate, clip,
                            n >= weekly_windows, min_rel, min_abs)
         seen[i] = n + 1
+
+
+@njit
+def _update_batch_kernel(
+    values: np.ndarray, daily_slots: np.ndarray, weekly_slots: np.ndarray, config: np.ndarray,
+    seen: np.ndarray, level: np.ndarray, level_recent: np.ndarray, short_level: np.ndarray,
+    short_scale: np.ndarray, short_recent: np.ndarray, daily: np.ndarray, weekly: np.ndarray,
+    expected: np.ndarray, lower: np.ndarray, upper: np.ndarray, z: np.ndarray, score: np.ndarray,
+    learning: np.ndarray, missing: np.ndarray,
+) -> None:
+    for k in range(values.shape[0]):
+        _update_kernel(
+            values[k], daily_slots[k], weekly_slots[k], config,
+            seen, level, level_recent, short_level, short_scale, short_recent, daily, weekly,
+            expected[k], lower[k], upper[k], z[k], score[k], learning[k], missing[k],
+        )

@@ -418,3 +418,28 @@ def test_state_round_trip_at_any_point(seed: int, split: int, seasons: tuple[str
     replay = run(restored, values[split:], start=split, window_ms=3_600_000)
     for name in ahead:
         np.testing.assert_array_equal(ahead[name], replay[name], err_msg=name)
+
+
+@pytest.mark.parametrize("seasons", [("daily",), ("weekly",), ("daily", "weekly")])
+def test_batch_path_equals_streaming_window_by_window(seasons: tuple[str, ...]) -> None:
+    params = SeasonalParams(window_s=600, slot_s=3600, seasons=seasons)
+    values = parity_stream(1300, 3, seed=17, positive=False)
+    streamed = run(SeasonalBaseline(params, capacity=4), values, window_ms=600_000)
+    batch = SeasonalBaseline(params, capacity=4)
+    times = MONDAY_MS + np.arange(len(values)) * 600_000
+    first = batch.update_batch(times[:700], values[:700])
+    second = batch.update_batch(times[700:], values[700:])
+    for name in streamed:
+        joined = np.concatenate([getattr(first, name), getattr(second, name)])
+        np.testing.assert_array_equal(joined, streamed[name], err_msg=name)
+
+
+def test_batch_path_rejects_bad_input() -> None:
+    baseline = SeasonalBaseline(DAILY, capacity=2)
+    times = MONDAY_MS + np.arange(3) * MINUTE_MS
+    with pytest.raises(ValueError, match="strictly increasing"):
+        baseline.update_batch(times[::-1], np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="one start per window"):
+        baseline.update_batch(times[:2], np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"\(windows, series\)"):
+        baseline.update_batch(times, np.zeros(3))
