@@ -461,13 +461,13 @@ def _update_kernel(
         deviation = 0.0
         scale = short_scale[i]
         seasonal = False
-        weekly_learned = False
+        scored_weekly = False
         if use_weekly and seen[i] >= weekly_windows and not math.isnan(weekly[i, weekly_slot, 0]):
             base = level[i]
             deviation = float(weekly[i, weekly_slot, 0])
             scale = float(weekly[i, weekly_slot, 1])
             seasonal = True
-            weekly_learned = True
+            scored_weekly = True
         elif use_daily and seen[i] >= daily_windows and not math.isnan(daily[i, daily_slot, 0]):
             base = level[i]
             deviation = float(daily[i, daily_slot, 0])
@@ -523,7 +523,7 @@ def _update_kernel(
 
         # The level follows growth against the profile that scores (daily before weekly is learned), so
         # the level does not swing with a weekly pattern the daily profile cannot see.
-        use_weekly_reference = weekly_learned or not use_daily
+        use_weekly_reference = scored_weekly or not use_daily
         reference = weekly if use_weekly_reference else daily
         reference_slot = weekly_slot if use_weekly_reference else daily_slot
         old_level = level[i]
