@@ -392,6 +392,12 @@ def _floor(center: float, min_rel: float, min_abs: float) -> float:
 
 
 @njit
+def _slot_scale(stored: float, short_term: float) -> float:
+    """A slot first visited during the short-term warm-up has no scale yet (NaN): use the short-term one."""
+    return short_term if math.isnan(stored) else stored
+
+
+@njit
 def _clipped(r: float, bound: float) -> float:
     return min(max(r, -bound), bound)
 
@@ -407,7 +413,13 @@ def _learn_profile(
         return
     deviation = float(profile[i, slot, 0])
     scale = float(profile[i, slot, 1])
+    if math.isnan(scale):
+        scale = scale_init
     r = (y - level) - deviation
+    if math.isnan(scale):
+        # Visited before the short-term scale meant anything: learn the deviation, the scale comes later.
+        profile[i, slot, 0] = deviation + rate * r
+        return
     bound = bound_clip * max(scale, _floor(level + deviation, min_rel, min_abs))
     if clipping:
         step = _clipped(r, bound)
@@ -465,13 +477,13 @@ def _update_kernel(
         if use_weekly and seen[i] >= weekly_windows and not math.isnan(weekly[i, weekly_slot, 0]):
             base = level[i]
             deviation = float(weekly[i, weekly_slot, 0])
-            scale = float(weekly[i, weekly_slot, 1])
+            scale = _slot_scale(float(weekly[i, weekly_slot, 1]), short_scale[i])
             seasonal = True
             scored_weekly = True
         elif use_daily and seen[i] >= daily_windows and not math.isnan(daily[i, daily_slot, 0]):
             base = level[i]
             deviation = float(daily[i, daily_slot, 0])
-            scale = float(daily[i, daily_slot, 1])
+            scale = _slot_scale(float(daily[i, daily_slot, 1]), short_scale[i])
             seasonal = True
         learning[i] = not seasonal
         center = base + deviation
@@ -516,7 +528,9 @@ def _update_kernel(
             bound = clip * max(short_scale[i], _floor(short_level[i], min_rel, min_abs))
             step = _clipped(r_short, bound)
             spread = min(abs(r_short), bound)
-        scale_init = short_scale[i]
+        short_scale_before = short_scale[i]
+        # A slot's scale starts from the short-term one, once that has seen enough points to mean something.
+        scale_init = short_scale_before if n >= short_warmup else math.nan
         short_level[i] += rate * step
         short_scale[i] += rate * (_MAD_TO_SIGMA * spread - short_scale[i])
         short_recent[i] += recent_rate * (r_short - short_recent[i])
@@ -529,7 +543,7 @@ def _update_kernel(
         old_level = level[i]
         if not math.isnan(reference[i, reference_slot, 0]):
             ref_deviation = float(reference[i, reference_slot, 0])
-            ref_scale = max(float(reference[i, reference_slot, 1]),
+            ref_scale = max(_slot_scale(float(reference[i, reference_slot, 1]), short_scale_before),
                             _floor(old_level + ref_deviation, min_rel, min_abs))
             e = (y - old_level) - ref_deviation
             level[i] = old_level + growth_rate * _clipped(e, clip * ref_scale)

@@ -78,6 +78,8 @@ class NaiveSeasonal:
             base, deviation, scale = self.short_level, 0.0, self.short_scale
         else:
             deviation, scale = self.profiles[chosen][slots[chosen]]
+            if math.isnan(scale):  # slot first seen while the short-term scale was still warming up
+                scale = self.short_scale
             base = self.level
         center = base + deviation
         scale = max(scale, self._floor(center))
@@ -98,13 +100,15 @@ class NaiveSeasonal:
         # short-term fallback: running mean for the first 1/short_rate points, then a clipped EWMA
         residual = y - self.short_level
         weight = max(p.short_rate, 1.0 / (self.seen + 1))
-        if self.seen < math.ceil(1.0 / p.short_rate):
+        warming_up = self.seen < math.ceil(1.0 / p.short_rate)
+        if warming_up:
             moved, spread = residual, abs(residual)
         else:
             limit = p.clip * max(self.short_scale, self._floor(self.short_level))
             moved = max(-limit, min(limit, residual))
             spread = min(abs(residual), limit)
         previous_short_scale = self.short_scale
+        slot_scale_start = math.nan if warming_up else previous_short_scale
         self.short_level = self.short_level + weight * moved
         self.short_scale = self.short_scale + weight * (k * spread - self.short_scale)
         self.short_recent = self.short_recent + p.recent_rate * (residual - self.short_recent)
@@ -113,7 +117,8 @@ class NaiveSeasonal:
         level_before = self.level
         reference = self.profiles[level_season].get(slots[level_season])
         if reference is not None:
-            ref_scale = max(reference[1], self._floor(level_before + reference[0]))
+            known_scale = previous_short_scale if math.isnan(reference[1]) else reference[1]
+            ref_scale = max(known_scale, self._floor(level_before + reference[0]))
             e = y - level_before - reference[0]
             self.level = level_before + p.growth_rate * max(-p.clip * ref_scale, min(p.clip * ref_scale, e))
             self.level_recent = self.level_recent + p.recent_rate * (e - self.level_recent)
@@ -121,10 +126,15 @@ class NaiveSeasonal:
         for season in p.seasons:
             slot = slots[season]
             if slot not in self.profiles[season]:
-                self.profiles[season][slot] = [y - level_before, previous_short_scale]
+                self.profiles[season][slot] = [y - level_before, slot_scale_start]
                 continue
             deviation, scale = self.profiles[season][slot]
             r = y - level_before - deviation
+            if math.isnan(scale):
+                scale = slot_scale_start
+            if math.isnan(scale):
+                self.profiles[season][slot] = [deviation + p.level_rate * r, math.nan]
+                continue
             limit = p.clip * max(scale, self._floor(level_before + deviation))
             if self.seen >= thresholds[season]:
                 moved, spread = max(-limit, min(limit, r)), min(abs(r), limit)

@@ -120,6 +120,14 @@ def test_learning_until_a_full_day_has_been_seen(fortnight: tuple[np.ndarray, di
     assert learning[: DAY].all() and not learning[DAY:].any()
 
 
+def test_first_slot_of_a_new_series_gets_a_sound_scale() -> None:
+    # Its first visits come before the short-term scale means anything; its band must still be right.
+    values = daily_stream(2, 50, seed=21)
+    out = run(SeasonalBaseline(DAILY, capacity=50), values)
+    first_slot_next_day = slice(DAY, DAY + 15)
+    assert inside(values, out)[first_slot_next_day].mean() >= 0.97
+
+
 def test_spike_is_flagged_at_its_index_and_does_not_drag_the_baseline() -> None:
     values = daily_stream(12, 3, seed=4)
     spiked = values.copy()
