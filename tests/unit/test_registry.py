@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import doctest
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detector.scoring.registry import RegistryError, SeriesRegistry
 from detector.scoring.seasonal import SeasonalBaseline, SeasonalParams
@@ -81,3 +85,39 @@ def test_registry_drives_family_capacity_and_reset() -> None:
     assert row.tolist() == [1]
     # The reused row starts from the new series' first value, not from the expired one's state.
     assert result.expected[1] == 99.0 and result.z[1] == 0.0 and result.learning[1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.lists(st.integers(0, 30), max_size=6)), max_size=25))
+def test_any_add_expire_sequence_keeps_rows_unique_dense_and_restorable(
+    steps: list[tuple[bool, list[int]]],
+) -> None:
+    registry = SeriesRegistry(capacity=2)
+    live: dict[tuple[str, int], int] = {}
+    for adding, ids in steps:
+        keys = [("viewers", i) for i in ids]
+        if adding:
+            free_before = sorted(set(range(registry.size)) - set(live.values()))
+            new_keys = list(dict.fromkeys(k for k in keys if k not in live))
+            rows = registry.add(keys)
+            for key, row in zip(keys, rows.tolist(), strict=True):
+                assert live.setdefault(key, row) == row
+            # New keys took the lowest free rows first, then fresh ones.
+            taken = [live[k] for k in new_keys]
+            assert taken[: len(free_before)] == free_before[: len(taken)]
+        else:
+            present = [k for k in dict.fromkeys(keys) if k in live]
+            freed = registry.expire(present)
+            assert sorted(freed.tolist()) == sorted(live.pop(k) for k in present)
+        assert len(set(live.values())) == len(live) == len(registry)
+        assert all(0 <= row < registry.size <= registry.capacity for row in live.values())
+    restored = SeriesRegistry.from_bytes(registry.to_bytes())
+    assert {k: int(restored.rows_for([k])[0]) for k in live} == live
+    assert restored.add([("fresh", 0)]).tolist() == registry.add([("fresh", 0)]).tolist()
+
+
+def test_docstring_examples_run() -> None:
+    from detector.scoring import registry, seasonal
+
+    for module in (registry, seasonal):
+        assert doctest.testmod(module).failed == 0
