@@ -9,11 +9,11 @@ import numba
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# cache: compiled machine code is kept on disk, so a worker restart does not pay the compile again.
+# njit already means nopython. cache: compiled machine code is kept on disk, so a worker restart does not pay the compile again.
 # nogil: kernels can run beside the event loop's I/O threads.
 # error_model="numpy": division by zero gives inf/nan as in numpy instead of raising inside a kernel.
-JIT_OPTIONS: dict[str, Any] = {"nopython": True, "nogil": True, "cache": True, "error_model": "numpy"}
+JIT_OPTIONS: dict[str, Any] = {"nogil": True, "cache": True, "error_model": "numpy"}
 
 
 def njit(function: F) -> F:
-    return numba.njit(**JIT_OPTIONS)(function)  # type: ignore[no-any-return]
+    return numba.njit(**JIT_OPTIONS)(function)  # type: ignore[no-any-return,unused-ignore]
