@@ -48,10 +48,11 @@ def merge(aggregation: SketchAggregation, sketches: Iterable[Sketch]) -> Sketch:
 def estimate(aggregation: SketchAggregation, sketch: Sketch | None) -> float:
     """Distinct count (0 without a sketch) or the configured quantile (NaN without values)."""
     if aggregation.kind == "distinct":
-        return 0.0 if sketch is None else float(sketch.get_estimate())
+        # Rounded: ids are whole, and small exact counts then read as exact (HLL's list mode gives 2.000000005).
+        return 0.0 if sketch is None else float(round(sketch.get_estimate()))
     if sketch is None or sketch.is_empty():
         return float("nan")
-    return float(sketch.get_quantile(aggregation.q))
+    return float(sketch.get_quantile(aggregation.q, inclusive=True))
 
 
 def to_bytes(sketch: Sketch) -> bytes:

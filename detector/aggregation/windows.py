@@ -320,13 +320,20 @@ class Aggregator:
 
     def emit_partials(self) -> list[WindowPartial]:
         """Stage 1: pop every window whose partition's watermark passed it (or whose partition went idle)."""
+        return self._emit(force=False)
+
+    def flush_partials(self) -> list[WindowPartial]:
+        """Stage 1 at the end of a replay: pop every open window as a partial."""
+        return self._emit(force=True)
+
+    def _emit(self, *, force: bool) -> list[WindowPartial]:
         now = self._clock()
         out = []
         for (partition, start) in sorted(self._open, key=lambda k: (k[1], k[0])):
             wm = self.watermark(partition)
             idle = now - self._last_seen.get(partition, self._since) >= self._idle_s
             end = start + self._window_ms
-            if not idle and (wm is None or end > wm):
+            if not (force or idle) and (wm is None or end > wm):
                 continue
             partial = self._open.pop((partition, start))
             self._floor[partition] = max(self._floor.get(partition, NO_TIME), end)
