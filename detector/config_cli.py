@@ -48,24 +48,30 @@ def _aggregation_text(metric: MetricConfig) -> str:
     return text
 
 
-def plan_table(config: Config, cardinality: dict[str, int]) -> Table:
+def plan_tables(config: Config, cardinality: dict[str, int]) -> tuple[Table, Table]:
+    """The metrics with their slices and series estimates, and their detector settings."""
     plan = Plan(config)
     estimates = plan.estimated_series(cardinality)
-    table = Table(title="metrics", show_lines=False)
-    for column in ("metric", "aggregation", "slices", "est. series", "max_series", "min_volume", "detector"):
-        table.add_column(column, overflow="fold")
+    metrics = Table(title="metrics")
+    for column in ("metric", "aggregation", "slices", "est. series", "max_series", "min_volume"):
+        metrics.add_column(column, overflow="fold", no_wrap=column == "metric")
+    detectors = Table(title="detector settings")
+    for column in ("metric", "direction", "threshold", "lower", "fire", "resolve", "cooldown", "seasonal",
+                   "changepoint"):
+        detectors.add_column(column, overflow="fold", no_wrap=column == "metric")
     for metric, estimate in zip(config.metrics, estimates, strict=True):
         slices = ["total", *(" x ".join(s) for s in metric.slices()[1:])]
-        d = metric.detector
-        detector = (
-            f"{d.direction} thr {d.threshold:g}/{d.lower_threshold:g} fire {d.fire_after} resolve {d.resolve_after}"
-            f" cooldown {d.cooldown_windows}; seasonal {'+'.join(d.seasonal.seasons)} {d.seasonal.mode}"
-            f" slot {d.seasonal.slot_s}s; changepoint {d.changepoint.method if d.changepoint.enabled else 'off'}"
+        metrics.add_row(metric.name, _aggregation_text(metric), ", ".join(slices), str(estimate),
+                        str(metric.max_series), f"{metric.min_volume:g}")
+        d, seasonal, change = metric.detector, metric.detector.seasonal, metric.detector.changepoint
+        detectors.add_row(
+            metric.name, d.direction, f"{d.threshold:g}", f"{d.lower_threshold:g}", str(d.fire_after),
+            str(d.resolve_after), str(d.cooldown_windows),
+            f"{'+'.join(seasonal.seasons)} {seasonal.mode}, slot {seasonal.slot_s}s",
+            f"{change.method} thr {change.threshold:g}" if change.enabled else "off",
         )
-        table.add_row(metric.name, _aggregation_text(metric), ", ".join(slices), str(estimate),
-                      str(metric.max_series), f"{metric.min_volume:g}", detector)
-    table.caption = f"estimated series: {sum(estimates)} in total"
-    return table
+    metrics.caption = f"estimated series: {sum(estimates)} in total (capped per metric by max_series)"
+    return metrics, detectors
 
 
 @config_app.command("check")
@@ -92,7 +98,8 @@ def check(
         f"max future skew {w.max_future_skew_s}s, idle partition after {w.idle_partition_s:g}s"
     )
     console.print("dimension values assumed: " + ", ".join(f"{d}={counts.get(d, 1)}" for d in DIMENSIONS))
-    console.print(plan_table(config, counts))
+    for table in plan_tables(config, counts):
+        console.print(table)
     k = config.kafka
     console.print(
         f"kafka: bootstrap {k.bootstrap or '(LIVEWATCH_BOOTSTRAP or embedded)'}, {k.partitions} partitions, "

@@ -28,8 +28,9 @@ def update(sketch: Sketch, values: np.ndarray) -> None:
     if isinstance(sketch, kll_doubles_sketch):
         sketch.update(np.ascontiguousarray(values, dtype=np.float64))
     else:
+        add = sketch.update
         for item in values.tolist():  # the HLL binding takes one item per call
-            sketch.update(item)
+            add(item)
 
 
 def merge(aggregation: SketchAggregation, sketches: Iterable[Sketch]) -> Sketch:

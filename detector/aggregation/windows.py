@@ -158,6 +158,11 @@ class Aggregator:
         self._open: dict[tuple[int, int], _Partial] = {}
         self._capacity = 64
         self._gauge_level = np.zeros(self._capacity)
+        self._aggregations = [m.aggregation for m in self.plan.metrics]
+        self._distinct_fields: dict[str, list[int]] = {}
+        for m, aggregation in enumerate(self._aggregations):
+            if aggregation.kind == "distinct":
+                self._distinct_fields.setdefault(aggregation.field, []).append(m)
         self._needs_origin = bool(self.plan.route_skip_before_origin.any())
         self._scratch = np.empty(max(1, int(self.plan.contributions_per_type.max(initial=0))), dtype=np.int64)
         self.accepted_events = 0
@@ -292,18 +297,24 @@ class Aggregator:
             return
         order = np.lexsort((series, slot))
         row, slot, series = row[order], slot[order], series[order]
+        metric = self.series.metric_of()[series]
+        # What each contribution adds: its value for a quantile, an id for a distinct count.
+        values = frame.value[row]
+        ids = np.zeros(len(row), dtype=np.int64)
+        for field_name, metrics in self._distinct_fields.items():
+            taken = np.isin(metric, metrics)
+            ids[taken] = getattr(frame, field_name)[row[taken]]
         boundaries = np.flatnonzero((np.diff(slot) != 0) | (np.diff(series) != 0)) + 1
-        starts = np.concatenate(([0], boundaries)).tolist()
+        starts = [0, *boundaries.tolist()]
         ends = [*boundaries.tolist(), len(row)]
         for begin, end in zip(starts, ends, strict=True):
             sid = int(series[begin])
-            aggregation = self._sketch_aggregation(sid)
-            column = frame.value if aggregation.kind == "quantile" else getattr(frame, aggregation.field)
+            aggregation = self._aggregations[int(metric[begin])]
             partial = partials[int(slot[begin])]
             sketch = partial.sketches.get(sid)
             if sketch is None:
-                sketch = partial.sketches[sid] = sketches.new_sketch(aggregation)
-            sketches.update(sketch, column[row[begin:end]])
+                sketch = partial.sketches[sid] = sketches.new_sketch(aggregation)  # type: ignore[arg-type]
+            sketches.update(sketch, values[begin:end] if aggregation.kind == "quantile" else ids[begin:end])
 
     def _sketch_aggregation(self, sid: int) -> sketches.SketchAggregation:
         aggregation = self.plan.metrics[self.series.metric_index(sid)].aggregation
