@@ -94,22 +94,28 @@ def run(mix_name: str, mix: dict[str, float], batch: int, total: int, seed: int 
     }
 
 
+def best_of(repeats: int, *args: object) -> dict[str, object]:
+    """The fastest of a few runs: the machine is shared, and interference only ever slows a run down."""
+    runs = [run(*args) for _ in range(repeats)]  # type: ignore[arg-type]
+    return max(runs, key=lambda r: r["fold_and_close_events_per_s"])  # type: ignore[arg-type,return-value]
+
+
 def main() -> None:
-    total = 2_000_000
-    rows = [run("realistic", REALISTIC_MIX, batch, total) for batch in (1_000, 10_000, 100_000)]
-    rows.append(run("sketch-heavy", SKETCH_HEAVY_MIX, 10_000, total // 2))
-    table = Table(title=f"aggregation: default config, {total:,} events, one core")
+    total, repeats = 2_000_000, 3
+    rows = [best_of(repeats, "realistic", REALISTIC_MIX, batch, total) for batch in (1_000, 10_000, 100_000)]
+    rows.append(best_of(repeats, "sketch-heavy", SKETCH_HEAVY_MIX, 10_000, total // 2))
+    table = Table(title=f"aggregation: default config, {total:,} events, best of {repeats}, one core")
     for column in ("mix", "batch", "series", "windows", "fold ev/s", "fold+close ev/s", "close ms/window"):
-        table.add_column(column, justify="right")
+        table.add_column(column, justify="right", no_wrap=True)
     for r in rows:
         table.add_row(str(r["mix"]), f"{r['batch']:,}", str(r["series"]), str(r["windows"]),
                       f"{r['fold_events_per_s']:,.0f}", f"{r['fold_and_close_events_per_s']:,.0f}",
                       f"{r['close_ms_per_window']:.1f}")
-    Console().print(table)
+    Console(width=120).print(table)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
         "benchmark": "aggregation", "config": "configs/default.yaml", "python": platform.python_version(),
-        "machine": platform.machine(), "rows": rows,
+        "machine": platform.machine(), "repeats": repeats, "rows": rows,
     }, indent=2) + "\n")
 
 

@@ -107,12 +107,20 @@ class DistinctAggregation(Frozen):
 
 
 class QuantileAggregation(Frozen):
-    """The ``q`` quantile of event values (KLL sketch; rank error about 1.65% at k=200)."""
+    """The ``q`` quantile of event values, from a mergeable sketch.
+
+    ``log_histogram`` (default): counts in log-spaced buckets, each value known within
+    ``relative_accuracy``; deterministic and exactly mergeable, so partitions merged equal one aggregator
+    and live equals replay. ``kll``: Apache DataSketches KLL (rank error about 1.65% at k=200), whose
+    compactions use random bits: the same events can give slightly different quantiles run to run.
+    """
 
     kind: Literal["quantile"]
     events: EventTypes
     q: Annotated[float, Field(ge=0, le=1)] = 0.5
     positive_only: bool = False
+    sketch: Literal["log_histogram", "kll"] = "log_histogram"
+    relative_accuracy: Annotated[float, Field(gt=0, lt=1)] = 0.01
     k: Annotated[int, Field(ge=8, le=65535)] = 200
 
 

@@ -170,6 +170,7 @@ class SeriesKeys:
         self._keys: list[SeriesKey] = []
         self._index: dict[SeriesKey, int] = {}
         self._metric_of: list[int] = []
+        self._metric_of_array = np.empty(0, dtype=np.int64)
         self._cells: list[tuple[int, int, int]] = []  # (mslice, code1, code2) per series
         self.metric_count = np.zeros(plan.n_metrics, dtype=np.int64)
         self.dropped_series = np.zeros(plan.n_metrics, dtype=np.int64)
@@ -196,7 +197,10 @@ class SeriesKeys:
         return self._metric_of[series]
 
     def metric_of(self) -> np.ndarray:
-        return np.array(self._metric_of, dtype=np.int64)
+        """Metric index per series, as an array (rebuilt only after series were added)."""
+        if len(self._metric_of_array) != len(self._metric_of):
+            self._metric_of_array = np.array(self._metric_of, dtype=np.int64)
+        return self._metric_of_array
 
     def vocabulary(self, dimension: str) -> tuple[str, ...]:
         return tuple(self._values[DIMENSIONS.index(dimension)])

@@ -45,6 +45,7 @@ Clock = Callable[[], float]  # seconds since the epoch, UTC
 
 NO_TIME = -(2**62)  # "no event yet": far below any timestamp, far from int64 overflow
 _DENSE_WINDOW_SPAN = 64
+_SETTLE_AT = 1 << 16  # queued sketch contributions per window before they are applied
 _MAX_GAP_MS = 86_400_000
 _SNAPSHOT_FORMAT = "livewatch.aggregator"
 _SNAPSHOT_VERSION = 1
@@ -105,6 +106,9 @@ class WindowPartial(msgspec.Struct, kw_only=True):
 class _Partial:
     acc: np.ndarray  # (N_FIELDS, capacity)
     sketches: dict[int, sketches.Sketch] = field(default_factory=dict)
+    # Sketch contributions not applied yet: (series, values, ids) per batch, see Aggregator._settle.
+    pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    n_pending: int = 0
 
     def grown(self, capacity: int) -> np.ndarray:
         if self.acc.shape[1] < capacity:
@@ -293,24 +297,40 @@ class Aggregator:
 
     def _update_sketches(self, frame: EventFrame, partials: dict[int, _Partial], row: np.ndarray,
                          slot: np.ndarray, series: np.ndarray) -> None:
+        """Queue the batch's sketch contributions on their windows; sketches are updated in bulk later."""
         if len(row) == 0:
             return
-        order = np.lexsort((series, slot))
-        row, slot, series = row[order], slot[order], series[order]
         metric = self.series.metric_of()[series]
-        # What each contribution adds: its value for a quantile, an id for a distinct count.
-        values = frame.value[row]
-        ids = np.zeros(len(row), dtype=np.int64)
+        values = frame.value[row]  # what a quantile adds
+        ids = np.zeros(len(row), dtype=np.int64)  # what a distinct count adds
         for field_name, metrics in self._distinct_fields.items():
             taken = np.isin(metric, metrics)
             ids[taken] = getattr(frame, field_name)[row[taken]]
-        boundaries = np.flatnonzero((np.diff(slot) != 0) | (np.diff(series) != 0)) + 1
+        for k, partial in partials.items():
+            mine = slot == k
+            if not mine.any():
+                continue
+            partial.pending.append((series[mine], values[mine], ids[mine]))
+            partial.n_pending += int(mine.sum())
+            if partial.n_pending >= _SETTLE_AT:
+                self._settle(partial)
+
+    def _settle(self, partial: _Partial) -> None:
+        """Apply queued contributions: one sketch update per series rather than one per batch and series."""
+        if not partial.pending:
+            return
+        series, values, ids = (np.concatenate(parts) for parts in zip(*partial.pending, strict=True))
+        partial.pending.clear()
+        partial.n_pending = 0
+        order = np.argsort(series, kind="stable")
+        series, values, ids = series[order], values[order], ids[order]
+        metric = self.series.metric_of()[series]
+        boundaries = np.flatnonzero(np.diff(series)) + 1
         starts = [0, *boundaries.tolist()]
-        ends = [*boundaries.tolist(), len(row)]
+        ends = [*boundaries.tolist(), len(series)]
         for begin, end in zip(starts, ends, strict=True):
             sid = int(series[begin])
             aggregation = self._aggregations[int(metric[begin])]
-            partial = partials[int(slot[begin])]
             sketch = partial.sketches.get(sid)
             if sketch is None:
                 sketch = partial.sketches[sid] = sketches.new_sketch(aggregation)  # type: ignore[arg-type]
@@ -352,6 +372,7 @@ class Aggregator:
         return out
 
     def _to_wire(self, partition: int, start: int, partial: _Partial, watermark: int) -> WindowPartial:
+        self._settle(partial)
         acc = partial.grown(len(self.series))[:, : len(self.series)]
         present = np.flatnonzero((acc != 0).any(axis=0))
         position = {int(sid): i for i, sid in enumerate(present.tolist())}
@@ -435,6 +456,8 @@ class Aggregator:
     def _close(self, start: int) -> ClosedWindow:
         n = len(self.series)
         parts = [self._open.pop(key) for key in [k for k in self._open if k[1] == start]]
+        for part in parts:
+            self._settle(part)
         acc = np.zeros((N_FIELDS, n))
         for part in parts:
             acc += part.grown(n)[:, :n]
@@ -484,6 +507,8 @@ class Aggregator:
 
     def to_bytes(self) -> bytes:
         n = len(self.series)
+        for partial in self._open.values():
+            self._settle(partial)
         snapshot = _Snapshot(
             format=_SNAPSHOT_FORMAT, version=_SNAPSHOT_VERSION, window_ms=self._window_ms,
             keys=list(self.series.keys), dropped_keys=self.series.dropped_keys(),
