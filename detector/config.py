@@ -125,7 +125,11 @@ class QuantileAggregation(Frozen):
 
 
 Aggregation = Annotated[
-    CountAggregation | SumAggregation | RatioAggregation | GaugeAggregation | DistinctAggregation
+    CountAggregation
+    | SumAggregation
+    | RatioAggregation
+    | GaugeAggregation
+    | DistinctAggregation
     | QuantileAggregation,
     Field(discriminator="kind"),
 ]
@@ -176,7 +180,9 @@ class DetectorSettings(Frozen):
     @model_validator(mode="after")
     def _lower_below_threshold(self) -> DetectorSettings:
         if self.lower_threshold > self.threshold:
-            raise ValueError(f"lower_threshold ({self.lower_threshold}) must not exceed threshold ({self.threshold})")
+            raise ValueError(
+                f"lower_threshold ({self.lower_threshold}) must not exceed threshold ({self.threshold})"
+            )
         return self
 
 
@@ -210,9 +216,11 @@ class MetricConfig(Frozen):
         return pairs
 
     def slices(self) -> tuple[tuple[str, ...], ...]:
-        """The total ``()``, each dimension and each pair, with dimensions in canonical :data:`DIMENSIONS` order."""
+        """The total ``()``, each dimension and each pair, dimensions in :data:`DIMENSIONS` order."""
         order = {d: i for i, d in enumerate(DIMENSIONS)}
-        canonical = [(d,) for d in self.dimensions] + [tuple(sorted(p, key=order.__getitem__)) for p in self.pairs]
+        canonical = [(d,) for d in self.dimensions] + [
+            tuple(sorted(p, key=order.__getitem__)) for p in self.pairs
+        ]
         return ((), *canonical)
 
 
@@ -236,9 +244,17 @@ class Config(Frozen):
     metrics: Annotated[tuple[MetricConfig, ...], AfterValidator(_not_empty)]
     kafka: KafkaConfig = KafkaConfig()
     # Expected number of values per dimension, for series estimates (`livewatch config check`).
-    cardinality: dict[Dimension, Annotated[int, Field(ge=1)]] = Field(
+    cardinality: dict[str, Annotated[int, Field(ge=1)]] = Field(
         default_factory=lambda: {"region": 12, "platform": 4, "app_version": 20, "creator_tier": 4, "network": 5}
     )
+
+    @field_validator("cardinality")
+    @classmethod
+    def _known_dimensions(cls, cardinality: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(cardinality) - set(DIMENSIONS))
+        if unknown:
+            raise ValueError(f"unknown dimensions {unknown}, expected some of {list(DIMENSIONS)}")
+        return cardinality
 
     @field_validator("metrics")
     @classmethod

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from detector.aggregation.plan import Plan
@@ -35,7 +36,8 @@ def _tally_text(tally: Tally) -> str:
 def _aggregation_text(metric: MetricConfig) -> str:
     agg = metric.aggregation
     if agg.kind == "ratio":
-        return f"ratio {_tally_text(agg.numerator)} / {_tally_text(agg.denominator)}, min den {agg.min_denominator:g}"
+        ratio = f"{_tally_text(agg.numerator)} / {_tally_text(agg.denominator)}"
+        return f"ratio {ratio}, min den {agg.min_denominator:g}"
     if agg.kind == "gauge":
         return f"gauge +{','.join(agg.up)} -{','.join(agg.down)}"
     text = f"{agg.kind}({','.join(agg.events)})"
@@ -56,17 +58,37 @@ def plan_tables(config: Config, cardinality: dict[str, int]) -> tuple[Table, Tab
     for column in ("metric", "aggregation", "slices", "est. series", "max_series", "min_volume"):
         metrics.add_column(column, overflow="fold", no_wrap=column == "metric")
     detectors = Table(title="detector settings")
-    for column in ("metric", "direction", "threshold", "lower", "fire", "resolve", "cooldown", "seasonal",
-                   "changepoint"):
+    for column in (
+        "metric",
+        "direction",
+        "threshold",
+        "lower",
+        "fire",
+        "resolve",
+        "cooldown",
+        "seasonal",
+        "changepoint",
+    ):
         detectors.add_column(column, overflow="fold", no_wrap=column == "metric")
     for metric, estimate in zip(config.metrics, estimates, strict=True):
         slices = ["total", *(" x ".join(s) for s in metric.slices()[1:])]
-        metrics.add_row(metric.name, _aggregation_text(metric), ", ".join(slices), str(estimate),
-                        str(metric.max_series), f"{metric.min_volume:g}")
+        metrics.add_row(
+            metric.name,
+            _aggregation_text(metric),
+            ", ".join(slices),
+            str(estimate),
+            str(metric.max_series),
+            f"{metric.min_volume:g}",
+        )
         d, seasonal, change = metric.detector, metric.detector.seasonal, metric.detector.changepoint
         detectors.add_row(
-            metric.name, d.direction, f"{d.threshold:g}", f"{d.lower_threshold:g}", str(d.fire_after),
-            str(d.resolve_after), str(d.cooldown_windows),
+            metric.name,
+            d.direction,
+            f"{d.threshold:g}",
+            f"{d.lower_threshold:g}",
+            str(d.fire_after),
+            str(d.resolve_after),
+            str(d.cooldown_windows),
             f"{'+'.join(seasonal.seasons)} {seasonal.mode}, slot {seasonal.slot_s}s",
             f"{change.method} thr {change.threshold:g}" if change.enabled else "off",
         )
@@ -78,7 +100,10 @@ def plan_tables(config: Config, cardinality: dict[str, int]) -> tuple[Table, Tab
 def check(
     file: Path = typer.Argument(..., help="YAML config to validate."),
     cardinality: list[str] = typer.Option(
-        [], "--cardinality", "-c", help="Expected values of a dimension for the estimate, e.g. region=40 (repeatable)."
+        [],
+        "--cardinality",
+        "-c",
+        help="Expected values of a dimension for the estimate, e.g. region=40 (repeatable).",
     ),
 ) -> None:
     """Validate FILE; print metrics, slices, estimated series and detector settings, or every bad field."""
@@ -87,11 +112,11 @@ def check(
         config = config_from_yaml(file)
     except ConfigError as exc:
         err = Console(stderr=True)
-        err.print(f"[red]invalid config[/] {exc.source}:")
+        err.print(f"[red]invalid config[/] {escape(exc.source)}:")
         for path, message in exc.errors:
-            err.print(f"  [bold]{path}[/]: {message}", markup=True, highlight=False)
+            err.print(f"  [bold]{escape(path)}[/]: {escape(message)}", highlight=False)
         raise typer.Exit(1) from None
-    counts = {**config.cardinality, **_parse_cardinality(cardinality)}
+    counts: dict[str, int] = {**config.cardinality, **_parse_cardinality(cardinality)}
     w = config.window
     console.print(
         f"[green]valid[/] {file}: windows {w.length_s}s, lateness {w.allowed_lateness_s}s, "

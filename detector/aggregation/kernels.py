@@ -78,7 +78,9 @@ def fold_events(
         # Pass 1: resolve the series of every contribution, so an event is folded whole or not at all.
         j = 0
         for r in range(route_ptr[t], route_ptr[t + 1]):
-            if (route_positive_only[r] and not value[i] > 0.0) or (route_skip_before_origin[r] and before_origin[i]):
+            if (route_positive_only[r] and not value[i] > 0.0) or (
+                route_skip_before_origin[r] and before_origin[i]
+            ):
                 continue
             m = route_metric[r]
             for ms in range(mslice_ptr[m], mslice_ptr[m + 1]):
@@ -107,7 +109,9 @@ def fold_events(
         # Pass 2: add the contributions.
         j = 0
         for r in range(route_ptr[t], route_ptr[t + 1]):
-            if (route_positive_only[r] and not value[i] > 0.0) or (route_skip_before_origin[r] and before_origin[i]):
+            if (route_positive_only[r] and not value[i] > 0.0) or (
+                route_skip_before_origin[r] and before_origin[i]
+            ):
                 continue
             m = route_metric[r]
             target = route_target[r]

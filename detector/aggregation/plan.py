@@ -52,7 +52,9 @@ class _Route:
 
 def _tally_routes(metric: int, tally: Tally, target: int) -> list[_Route]:
     weight = WEIGHT_ONE if tally.kind == "count" else WEIGHT_VALUE
-    return [_Route(EVENT_TYPE_CODE[t], metric, target, weight, tally.positive_only, False) for t in tally.events]
+    return [
+        _Route(EVENT_TYPE_CODE[t], metric, target, weight, tally.positive_only, False) for t in tally.events
+    ]
 
 
 def _metric_routes(index: int, metric: MetricConfig) -> list[_Route]:
@@ -66,11 +68,16 @@ def _metric_routes(index: int, metric: MetricConfig) -> list[_Route]:
     if agg.kind == "gauge":
         up = [_Route(EVENT_TYPE_CODE[t], index, TARGET_PRIMARY, WEIGHT_ONE, False, False) for t in agg.up]
         down = [
-            _Route(EVENT_TYPE_CODE[t], index, TARGET_PRIMARY, WEIGHT_MINUS_ONE, False, agg.down_value_is_duration)
+            _Route(
+                EVENT_TYPE_CODE[t], index, TARGET_PRIMARY, WEIGHT_MINUS_ONE, False, agg.down_value_is_duration
+            )
             for t in agg.down
         ]
         return up + down
-    return [_Route(EVENT_TYPE_CODE[t], index, TARGET_SKETCH, WEIGHT_VALUE, agg.positive_only, False) for t in agg.events]
+    return [
+        _Route(EVENT_TYPE_CODE[t], index, TARGET_SKETCH, WEIGHT_VALUE, agg.positive_only, False)
+        for t in agg.events
+    ]
 
 
 class Plan:
@@ -290,7 +297,9 @@ class SeriesKeys:
 
     def _block_size(self, ms: int) -> int:
         d1, d2 = int(self.plan.mslice_d1[ms]), int(self.plan.mslice_d2[ms])
-        return int((self.dimension_capacity[d1] if d1 >= 0 else 1) * (self.dimension_capacity[d2] if d2 >= 0 else 1))
+        return int(
+            (self.dimension_capacity[d1] if d1 >= 0 else 1) * (self.dimension_capacity[d2] if d2 >= 0 else 1)
+        )
 
     def _build_tables(self, dropped: list[SeriesKey] | None = None) -> None:
         sizes = np.array([self._block_size(ms) for ms in range(self.plan.n_mslices)], dtype=np.int64)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import TypeAlias
 
 import msgspec
 import numpy as np
@@ -90,8 +91,8 @@ class LogHistogram:
         return sketch
 
 
-Sketch = hll_sketch | kll_doubles_sketch | LogHistogram
-SketchAggregation = DistinctAggregation | QuantileAggregation
+Sketch: TypeAlias = "hll_sketch | kll_doubles_sketch | LogHistogram"
+SketchAggregation: TypeAlias = DistinctAggregation | QuantileAggregation
 
 
 def new_sketch(aggregation: SketchAggregation) -> Sketch:
@@ -109,7 +110,9 @@ def update(sketch: Sketch, values: np.ndarray) -> None:
         sketch.update(np.ascontiguousarray(values, dtype=np.float64))
     else:
         add = sketch.update
-        for item in values.tolist():  # the HLL binding takes one item per call
+        for item in np.unique(
+            values
+        ).tolist():  # the HLL binding takes one item per call; repeats add nothing
             add(item)
 
 
@@ -122,14 +125,14 @@ def merge(aggregation: SketchAggregation, sketches: Iterable[Sketch]) -> Sketch:
         return union.get_result(tgt_hll_type.HLL_8)
     merged = new_sketch(aggregation)
     for sketch in sketches:
-        merged.merge(sketch)  # type: ignore[arg-type, union-attr]
+        merged.merge(sketch)
     return merged
 
 
 def estimate(aggregation: SketchAggregation, sketch: Sketch | None) -> float:
     """Distinct count (0 without a sketch) or the configured quantile (NaN without values)."""
     if aggregation.kind == "distinct":
-        # Rounded: ids are whole, and small exact counts then read as exact (HLL's list mode gives 2.000000005).
+        # Rounded: ids are whole, and small exact counts read exact (HLL's list mode gives 2.000000005).
         return 0.0 if sketch is None else float(round(sketch.get_estimate()))  # type: ignore[union-attr]
     if sketch is None:
         return math.nan

@@ -146,7 +146,9 @@ class _Snapshot(msgspec.Struct):
 class Aggregator:
     """Windows, watermarks and partial aggregates for every series of a :class:`Plan`."""
 
-    def __init__(self, plan: Plan | Config, *, partitions: Iterable[int] = (0,), clock: Clock = time.time) -> None:
+    def __init__(
+        self, plan: Plan | Config, *, partitions: Iterable[int] = (0,), clock: Clock = time.time
+    ) -> None:
         self.plan = plan if isinstance(plan, Plan) else Plan(plan)
         self.series = SeriesKeys(self.plan)
         self._clock = clock
@@ -198,7 +200,8 @@ class Aggregator:
     def global_watermark(self) -> int:
         """The time up to which every active partition's events are complete (ms); NO_TIME if none."""
         now = self._clock()
-        active, idle = [], []
+        active: list[int] = []
+        idle: list[int] = []
         for p in self._partitions | set(self._max_ts):
             wm = self.watermark(p)
             seen = self._last_seen.get(p, self._since)
@@ -234,8 +237,11 @@ class Aggregator:
         if running[-1] > NO_TIME:
             self._advance(partition, int(running[-1]))
         report = AddReport(
-            accepted=len(accepted_rows), late=int(late.sum()), future=int(future.sum()),
-            late_rows=np.flatnonzero(late), future_rows=np.flatnonzero(future),
+            accepted=len(accepted_rows),
+            late=int(late.sum()),
+            future=int(future.sum()),
+            late_rows=np.flatnonzero(late),
+            future_rows=np.flatnonzero(future),
         )
         self.accepted_events += report.accepted
         self.late_events += report.late
@@ -270,13 +276,37 @@ class Aggregator:
             new_mslice = np.empty(self._capacity - first_new, dtype=np.int64)
             new_cell = np.empty(self._capacity - first_new, dtype=np.int64)
             start = fold_events(
-                start, slot, frame.type, value, before_origin, codes,
-                plan.route_ptr, plan.route_metric, plan.route_target, plan.route_weight,
-                plan.route_positive_only, plan.route_skip_before_origin,
-                plan.mslice_ptr, plan.mslice_d1, plan.mslice_d2, keys.mslice_offset, keys.mslice_stride,
-                keys.table, keys.metric_count, plan.max_series, next_series, new_mslice, new_cell,
-                acc, sketch_row, sketch_slot, sketch_series, n_sketch,
-                keys.dropped_series, keys.dropped_contributions, self._scratch,
+                start,
+                slot,
+                frame.type,
+                value,
+                before_origin,
+                codes,
+                plan.route_ptr,
+                plan.route_metric,
+                plan.route_target,
+                plan.route_weight,
+                plan.route_positive_only,
+                plan.route_skip_before_origin,
+                plan.mslice_ptr,
+                plan.mslice_d1,
+                plan.mslice_d2,
+                keys.mslice_offset,
+                keys.mslice_stride,
+                keys.table,
+                keys.metric_count,
+                plan.max_series,
+                next_series,
+                new_mslice,
+                new_cell,
+                acc,
+                sketch_row,
+                sketch_slot,
+                sketch_series,
+                n_sketch,
+                keys.dropped_series,
+                keys.dropped_contributions,
+                self._scratch,
             )
             n_new = int(next_series[0]) - first_new
             keys.register(np.arange(first_new, first_new + n_new), new_mslice[:n_new], new_cell[:n_new])
@@ -292,11 +322,22 @@ class Aggregator:
             partial = self._open.setdefault((partition, int(windows[k])), _Partial(np.zeros((N_FIELDS, 0))))
             partial.grown(self._capacity)[:, : self._capacity] += acc[k]
             partials[k] = partial
-        self._update_sketches(frame, partials, sketch_row[: n_sketch[0]], sketch_slot[: n_sketch[0]],
-                              sketch_series[: n_sketch[0]])
+        self._update_sketches(
+            frame,
+            partials,
+            sketch_row[: n_sketch[0]],
+            sketch_slot[: n_sketch[0]],
+            sketch_series[: n_sketch[0]],
+        )
 
-    def _update_sketches(self, frame: EventFrame, partials: dict[int, _Partial], row: np.ndarray,
-                         slot: np.ndarray, series: np.ndarray) -> None:
+    def _update_sketches(
+        self,
+        frame: EventFrame,
+        partials: dict[int, _Partial],
+        row: np.ndarray,
+        slot: np.ndarray,
+        series: np.ndarray,
+    ) -> None:
         """Queue the batch's sketch contributions on their windows; sketches are updated in bulk later."""
         if len(row) == 0:
             return
@@ -360,7 +401,7 @@ class Aggregator:
     def _emit(self, *, force: bool) -> list[WindowPartial]:
         now = self._clock()
         out = []
-        for (partition, start) in sorted(self._open, key=lambda k: (k[1], k[0])):
+        for partition, start in sorted(self._open, key=lambda k: (k[1], k[0])):
             wm = self.watermark(partition)
             idle = now - self._last_seen.get(partition, self._since) >= self._idle_s
             end = start + self._window_ms
@@ -377,15 +418,21 @@ class Aggregator:
         present = np.flatnonzero((acc != 0).any(axis=0))
         position = {int(sid): i for i, sid in enumerate(present.tolist())}
         return WindowPartial(
-            partition=partition, window_start_ms=start, watermark_ms=watermark,
+            partition=partition,
+            window_start_ms=start,
+            watermark_ms=watermark,
             keys=[self.series.key(int(sid)) for sid in present],
-            primary=acc[PRIMARY, present].tolist(), denominator=acc[DENOMINATOR, present].tolist(),
+            primary=acc[PRIMARY, present].tolist(),
+            denominator=acc[DENOMINATOR, present].tolist(),
             events=acc[EVENTS, present].tolist(),
-            sketches=[_WireSketch(position[sid], sketches.to_bytes(s)) for sid, s in sorted(partial.sketches.items())],
+            sketches=[
+                _WireSketch(position[sid], sketches.to_bytes(s))
+                for sid, s in sorted(partial.sketches.items())
+            ],
         )
 
     def merge(self, partials: Iterable[WindowPartial]) -> int:
-        """Stage 2: fold partials from other aggregators; return contributions too late to count (also counted)."""
+        """Stage 2: fold partials from other aggregators; return (and count) contributions too late."""
         late = 0
         for wire in partials:
             self._partitions.add(wire.partition)
@@ -484,8 +531,9 @@ class Aggregator:
             sketch = None if not held else held[0] if len(held) == 1 else sketches.merge(aggregation, held)
             values[sid] = sketches.estimate(aggregation, sketch)
         scored = ~np.isnan(values) & (volumes >= plan.min_volume[metric])
-        return ClosedWindow(start, start + self._window_ms, np.arange(n, dtype=np.int64), metric, values, volumes,
-                            scored)
+        return ClosedWindow(
+            start, start + self._window_ms, np.arange(n, dtype=np.int64), metric, values, volumes, scored
+        )
 
     # --- visibility -------------------------------------------------------------------------------------
 
@@ -500,7 +548,9 @@ class Aggregator:
             "open_windows": len({start for _, start in self._open}),
             "series": dict(zip(names, self.series.metric_count.tolist(), strict=True)),
             "dropped_series": dict(zip(names, self.series.dropped_series.tolist(), strict=True)),
-            "dropped_contributions": dict(zip(names, self.series.dropped_contributions.tolist(), strict=True)),
+            "dropped_contributions": dict(
+                zip(names, self.series.dropped_contributions.tolist(), strict=True)
+            ),
         }
 
     # --- snapshots --------------------------------------------------------------------------------------
@@ -510,19 +560,32 @@ class Aggregator:
         for partial in self._open.values():
             self._settle(partial)
         snapshot = _Snapshot(
-            format=_SNAPSHOT_FORMAT, version=_SNAPSHOT_VERSION, window_ms=self._window_ms,
-            keys=list(self.series.keys), dropped_keys=self.series.dropped_keys(),
+            format=_SNAPSHOT_FORMAT,
+            version=_SNAPSHOT_VERSION,
+            window_ms=self._window_ms,
+            keys=list(self.series.keys),
+            dropped_keys=self.series.dropped_keys(),
             dropped_series=self.series.dropped_series.tolist(),
             dropped_contributions=self.series.dropped_contributions.tolist(),
-            partitions=sorted(self._partitions), max_ts=dict(self._max_ts), floor=dict(self._floor),
-            closed_until_ms=self._closed_until_ms, origin_ms=self._origin_ms,
+            partitions=sorted(self._partitions),
+            max_ts=dict(self._max_ts),
+            floor=dict(self._floor),
+            closed_until_ms=self._closed_until_ms,
+            origin_ms=self._origin_ms,
             gauge_level=self._gauge_level[:n].tobytes(),
-            counters={"accepted_events": self.accepted_events, "late_events": self.late_events,
-                      "future_events": self.future_events,
-                      "late_partial_contributions": self.late_partial_contributions},
+            counters={
+                "accepted_events": self.accepted_events,
+                "late_events": self.late_events,
+                "future_events": self.future_events,
+                "late_partial_contributions": self.late_partial_contributions,
+            },
             open=[
-                _OpenWindow(p, start, np.ascontiguousarray(part.grown(n)[:, :n]).tobytes(),
-                            [_WireSketch(sid, sketches.to_bytes(s)) for sid, s in sorted(part.sketches.items())])
+                _OpenWindow(
+                    p,
+                    start,
+                    np.ascontiguousarray(part.grown(n)[:, :n]).tobytes(),
+                    [_WireSketch(sid, sketches.to_bytes(s)) for sid, s in sorted(part.sketches.items())],
+                )
                 for (p, start), part in sorted(self._open.items())
             ],
         )
@@ -538,7 +601,9 @@ class Aggregator:
             raise ValueError(f"unsupported snapshot {snapshot.format} v{snapshot.version}")
         self = cls(plan, partitions=snapshot.partitions, clock=clock)
         if snapshot.window_ms != self._window_ms:
-            raise ValueError(f"snapshot windows are {snapshot.window_ms} ms, the config says {self._window_ms} ms")
+            raise ValueError(
+                f"snapshot windows are {snapshot.window_ms} ms, the config says {self._window_ms} ms"
+            )
         for i, key in enumerate(snapshot.keys):
             if key[0] not in self.plan.metric_index:
                 raise ValueError(f"snapshot has metric {key[0]!r}, which the config no longer defines")
@@ -563,6 +628,8 @@ class Aggregator:
             acc = np.frombuffer(item.acc, dtype=np.float64).reshape(N_FIELDS, n).copy()
             partial = _Partial(acc)
             for wire in item.sketches:
-                partial.sketches[wire.position] = sketches.from_bytes(self._sketch_aggregation(wire.position), wire.data)
+                partial.sketches[wire.position] = sketches.from_bytes(
+                    self._sketch_aggregation(wire.position), wire.data
+                )
             self._open[(item.partition, item.window_start_ms)] = partial
         return self

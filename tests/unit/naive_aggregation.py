@@ -49,7 +49,9 @@ def _fold(metric: MetricConfig, cell: _Cell, event: Event, origin_ms: int) -> No
         if event.type in agg.up:
             cell.primary += 1
             cell.events += 1
-        if event.type in agg.down and not (agg.down_value_is_duration and event.ts - event.value * 1000 < origin_ms):
+        if event.type in agg.down and not (
+            agg.down_value_is_duration and event.ts - event.value * 1000 < origin_ms
+        ):
             cell.primary -= 1
             cell.events += 1
     elif event.type in agg.events and (not agg.positive_only or event.value > 0):
@@ -99,7 +101,9 @@ def reference_values(config: Config, cells: dict[int, dict[Key, _Cell]]) -> dict
         for key, cell in cells.get(start, {}).items():
             agg = config.metric(key[0]).aggregation
             if agg.kind == "ratio":
-                out[key] = cell.primary / cell.denominator if cell.denominator >= agg.min_denominator else math.nan
+                out[key] = (
+                    cell.primary / cell.denominator if cell.denominator >= agg.min_denominator else math.nan
+                )
             elif agg.kind == "gauge":
                 level[key] += cell.primary
             elif agg.kind == "distinct":

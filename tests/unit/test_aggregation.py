@@ -16,31 +16,76 @@ from tests.unit.naive_aggregation import exact_quantile, reference_cells, refere
 T = 1_700_000_040_000  # a window boundary (multiple of 60 s)
 NOW = T / 1000 + 3600  # the injected clock: an hour after the first window
 
-SMALL = config_from_dict({
-    "window": {"length_s": 60, "allowed_lateness_s": 60, "max_future_skew_s": 60},
-    "metrics": [
-        {"name": "gifts", "aggregation": {"kind": "count", "events": ["gift"]},
-         "dimensions": ["region"], "pairs": [["platform", "region"]]},
-        {"name": "revenue", "aggregation": {"kind": "sum", "events": ["gift"], "positive_only": True},
-         "dimensions": ["region"]},
-        {"name": "stall_rate", "aggregation": {
-            "kind": "ratio", "numerator": {"kind": "count", "events": ["stall"]},
-            "denominator": {"kind": "count", "events": ["view_start"]}, "min_denominator": 2},
-         "dimensions": ["region"]},
-        {"name": "viewers", "aggregation": {"kind": "gauge", "up": ["view_start"], "down": ["view_end"]},
-         "dimensions": ["region"]},
-        {"name": "gifters", "aggregation": {"kind": "distinct", "events": ["gift"]}, "dimensions": ["region"]},
-        {"name": "stall_p50", "aggregation": {"kind": "quantile", "events": ["stall"], "q": 0.5},
-         "dimensions": ["region"]},
-    ],
-})
+SMALL = config_from_dict(
+    {
+        "window": {"length_s": 60, "allowed_lateness_s": 60, "max_future_skew_s": 60},
+        "metrics": [
+            {
+                "name": "gifts",
+                "aggregation": {"kind": "count", "events": ["gift"]},
+                "dimensions": ["region"],
+                "pairs": [["platform", "region"]],
+            },
+            {
+                "name": "revenue",
+                "aggregation": {"kind": "sum", "events": ["gift"], "positive_only": True},
+                "dimensions": ["region"],
+            },
+            {
+                "name": "stall_rate",
+                "aggregation": {
+                    "kind": "ratio",
+                    "numerator": {"kind": "count", "events": ["stall"]},
+                    "denominator": {"kind": "count", "events": ["view_start"]},
+                    "min_denominator": 2,
+                },
+                "dimensions": ["region"],
+            },
+            {
+                "name": "viewers",
+                "aggregation": {"kind": "gauge", "up": ["view_start"], "down": ["view_end"]},
+                "dimensions": ["region"],
+            },
+            {
+                "name": "gifters",
+                "aggregation": {"kind": "distinct", "events": ["gift"]},
+                "dimensions": ["region"],
+            },
+            {
+                "name": "stall_p50",
+                "aggregation": {"kind": "quantile", "events": ["stall"], "q": 0.5},
+                "dimensions": ["region"],
+            },
+        ],
+    }
+)
 
 
-def event(ts: int, type: str, value: float = 0.0, *, user: int = 1, region: str = "BR",
-          platform: str = "android", app_version: str = "31.2", i: int = 0) -> Event:
-    return Event(event_id=f"e{i}-{ts}-{type}", ts=ts, type=type, room_id=user % 7, user_id=user,
-                 creator_id=user % 5, region=region, platform=platform, app_version=app_version,
-                 creator_tier="top", network="wifi", value=value)
+def event(
+    ts: int,
+    type: str,
+    value: float = 0.0,
+    *,
+    user: int = 1,
+    region: str = "BR",
+    platform: str = "android",
+    app_version: str = "31.2",
+    i: int = 0,
+) -> Event:
+    return Event(
+        event_id=f"e{i}-{ts}-{type}",
+        ts=ts,
+        type=type,
+        room_id=user % 7,
+        user_id=user,
+        creator_id=user % 5,
+        region=region,
+        platform=platform,
+        app_version=app_version,
+        creator_tier="top",
+        network="wifi",
+        value=value,
+    )
 
 
 def frame(events: list[Event]) -> EventFrame:
@@ -48,7 +93,9 @@ def frame(events: list[Event]) -> EventFrame:
 
 
 def by_key(aggregator: Aggregator, window: ClosedWindow) -> dict[SeriesKey, float]:
-    return {aggregator.series.key(int(s)): float(v) for s, v in zip(window.series, window.values, strict=True)}
+    return {
+        aggregator.series.key(int(s)): float(v) for s, v in zip(window.series, window.values, strict=True)
+    }
 
 
 def key(metric: str, **dims: str) -> SeriesKey:
@@ -57,12 +104,17 @@ def key(metric: str, **dims: str) -> SeriesKey:
 
 def hand_built() -> list[Event]:
     return [
-        event(T + 1000, "view_start", user=1), event(T + 2000, "view_start", user=2),
+        event(T + 1000, "view_start", user=1),
+        event(T + 2000, "view_start", user=2),
         event(T + 3000, "view_start", user=3, region="US"),
-        event(T + 4000, "gift", 10, user=1), event(T + 5000, "gift", 5, user=1, platform="ios"),
+        event(T + 4000, "gift", 10, user=1),
+        event(T + 5000, "gift", 5, user=1, platform="ios"),
         event(T + 6000, "gift", 0, user=3, region="US"),
-        event(T + 7000, "stall", 100), event(T + 8000, "stall", 300), event(T + 9000, "stall", 200, region="US"),
-        event(T + 71_000, "view_end", 70, user=1), event(T + 72_000, "stall", 500, region="US"),
+        event(T + 7000, "stall", 100),
+        event(T + 8000, "stall", 300),
+        event(T + 9000, "stall", 200, region="US"),
+        event(T + 71_000, "view_end", 70, user=1),
+        event(T + 72_000, "stall", 500, region="US"),
         event(T + 73_000, "gift", 7, user=2),
         event(T + 240_000, "comment"),  # moves the watermark past both windows
     ]
@@ -92,10 +144,14 @@ def test_hand_built_events_give_hand_computed_values() -> None:
     assert w1[key("gifts")] == 1 and w1[key("gifts", region="US")] == 0  # known series, no events: zero
     assert w1[key("gifts", region="BR", platform="ios")] == 0
     assert w1[key("revenue", region="BR")] == 7
-    assert math.isnan(w1[key("stall_rate")]) and math.isnan(w1[key("stall_rate", region="BR")])  # zero denominator
+    assert math.isnan(w1[key("stall_rate")]) and math.isnan(
+        w1[key("stall_rate", region="BR")]
+    )  # zero denominator
     assert (w1[key("viewers")], w1[key("viewers", region="BR")], w1[key("viewers", region="US")]) == (2, 1, 1)
     assert (w1[key("gifters")], w1[key("gifters", region="US")]) == (1, 0)
-    assert w1[key("stall_p50")] == pytest.approx(500, rel=0.01) and math.isnan(w1[key("stall_p50", region="BR")])
+    assert w1[key("stall_p50")] == pytest.approx(500, rel=0.01) and math.isnan(
+        w1[key("stall_p50", region="BR")]
+    )
 
     volumes = {aggregator.series.key(int(s)): v for s, v in zip(first.series, first.volumes, strict=True)}
     assert volumes[key("stall_rate", region="US")] == 1  # the denominator
@@ -104,28 +160,46 @@ def test_hand_built_events_give_hand_computed_values() -> None:
     assert scored[key("stall_rate")] and not scored[key("stall_rate", region="US")]
 
 
-def random_events(n: int, seed: int, *, start: int = T, span_s: int = 600, disorder_s: float = 0.0) -> list[Event]:
+def random_events(
+    n: int, seed: int, *, start: int = T, span_s: int = 600, disorder_s: float = 0.0
+) -> list[Event]:
     """Seeded events in roughly increasing time; ``disorder_s`` jitters timestamps backwards."""
     rng = np.random.default_rng(seed)
     ts = start + np.sort(rng.integers(0, span_s * 1000, n))
     if disorder_s:
         ts -= rng.exponential(disorder_s * 1000, n).astype(np.int64)
-    types = rng.choice(["view_start", "view_end", "gift", "comment", "stall", "report", "stream_start"], n,
-                       p=[0.25, 0.2, 0.1, 0.25, 0.1, 0.05, 0.05])
+    types = rng.choice(
+        ["view_start", "view_end", "gift", "comment", "stall", "report", "stream_start"],
+        n,
+        p=[0.25, 0.2, 0.1, 0.25, 0.1, 0.05, 0.05],
+    )
     regions, platforms = ["BR", "US", "IN", "ID"], ["android", "ios", "web"]
     out = []
     for i in range(n):
         kind = str(types[i])
-        value = {"gift": float(rng.integers(0, 50)), "stall": float(rng.gamma(2, 150)),
-                 "view_end": float(rng.integers(1, 300))}.get(kind, 0.0)
-        out.append(event(int(ts[i]), kind, value, user=int(rng.integers(0, 200)), i=i,
-                         region=str(rng.choice(regions)), platform=str(rng.choice(platforms)),
-                         app_version=f"31.{rng.integers(0, 6)}"))
+        value = {
+            "gift": float(rng.integers(0, 50)),
+            "stall": float(rng.gamma(2, 150)),
+            "view_end": float(rng.integers(1, 300)),
+        }.get(kind, 0.0)
+        out.append(
+            event(
+                int(ts[i]),
+                kind,
+                value,
+                user=int(rng.integers(0, 200)),
+                i=i,
+                region=str(rng.choice(regions)),
+                platform=str(rng.choice(platforms)),
+                app_version=f"31.{rng.integers(0, 6)}",
+            )
+        )
     return out
 
 
-def assert_matches_reference(config: Config, aggregator: Aggregator, windows: list[ClosedWindow],
-                             events: list[Event]) -> None:
+def assert_matches_reference(
+    config: Config, aggregator: Aggregator, windows: list[ClosedWindow], events: list[Event]
+) -> None:
     expected = reference_values(config, reference_cells(config, events, int(NOW * 1000)))
     assert [w.start_ms for w in windows] == sorted(expected)
     for window in windows:
@@ -137,7 +211,7 @@ def assert_matches_reference(config: Config, aggregator: Aggregator, windows: li
         for series_key, value in actual.items():  # series without contributions read as nothing happened
             if series_key not in expected[window.start_ms]:
                 kind = config.metric(series_key[0]).aggregation.kind
-                assert (math.isnan(value) if kind in ("ratio", "quantile") else value == 0), series_key
+                assert math.isnan(value) if kind in ("ratio", "quantile") else value == 0, series_key
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -153,11 +227,18 @@ def test_kernel_agrees_with_plain_python_reference_on_the_default_config(seed: i
 
 
 def test_distinct_within_hll_error_and_quantiles_within_their_sketch_error() -> None:
-    config = config_from_dict({**SMALL.model_dump(), "metrics": [
-        *SMALL.model_dump()["metrics"],
-        {"name": "stall_p95_kll", "aggregation": {"kind": "quantile", "events": ["stall"], "q": 0.95,
-                                                  "sketch": "kll"}},
-    ]})
+    config = config_from_dict(
+        {
+            **SMALL.model_dump(),
+            "metrics": [
+                *SMALL.model_dump()["metrics"],
+                {
+                    "name": "stall_p95_kll",
+                    "aggregation": {"kind": "quantile", "events": ["stall"], "q": 0.95, "sketch": "kll"},
+                },
+            ],
+        }
+    )
     rng = np.random.default_rng(7)
     users = rng.integers(0, 1_000_000, 40_000)
     stalls = rng.lognormal(5, 1, 40_000)
@@ -221,7 +302,9 @@ def test_partitions_merged_equal_one_aggregator() -> None:
             if kind == "distinct":  # HLL unions of the same items are exact below the sketch's exact range
                 assert merged[start][series_key] == pytest.approx(value, rel=0.02)
             else:
-                np.testing.assert_allclose(merged[start][series_key], value, rtol=1e-12, err_msg=str(series_key))
+                np.testing.assert_allclose(
+                    merged[start][series_key], value, rtol=1e-12, err_msg=str(series_key)
+                )
 
 
 def test_window_is_final_only_when_every_partition_passed_it() -> None:
@@ -262,15 +345,26 @@ def test_late_beyond_lateness_counted_and_returned_within_lateness_included() ->
 
 def test_future_events_rejected_and_do_not_move_the_watermark() -> None:
     aggregator = Aggregator(SMALL, clock=lambda: T / 1000)
-    report = aggregator.add(frame([event(T + 1000, "gift", 1), event(T + 3_600_000, "gift", 1),
-                                   event(T + 59_000, "gift", 1)]))
+    report = aggregator.add(
+        frame([event(T + 1000, "gift", 1), event(T + 3_600_000, "gift", 1), event(T + 59_000, "gift", 1)])
+    )
     assert (report.accepted, report.future, report.future_rows.tolist()) == (2, 1, [1])
     assert aggregator.watermark(0) == T + 59_000 - 60_000
 
 
 def test_cap_counts_dropped_series_and_contributions() -> None:
-    config = config_from_dict({"metrics": [{"name": "gifts", "aggregation": {"kind": "count", "events": ["gift"]},
-                                            "dimensions": ["app_version"], "max_series": 3}]})
+    config = config_from_dict(
+        {
+            "metrics": [
+                {
+                    "name": "gifts",
+                    "aggregation": {"kind": "count", "events": ["gift"]},
+                    "dimensions": ["app_version"],
+                    "max_series": 3,
+                }
+            ]
+        }
+    )
     aggregator = Aggregator(config, clock=lambda: NOW)
     versions = [f"v{i}" for i in range(40)]  # also outgrows the initial vocabulary capacity of 16
     aggregator.add(frame([event(T + i, "gift", app_version=v) for i, v in enumerate(versions * 2)]))
@@ -278,8 +372,11 @@ def test_cap_counts_dropped_series_and_contributions() -> None:
     assert stats["series"] == {"gifts": 3}
     assert stats["dropped_series"] == {"gifts": 38} and stats["dropped_contributions"] == {"gifts": 76}
     (window,) = aggregator.flush()
-    assert by_key(aggregator, window) == {key("gifts"): 80, key("gifts", app_version="v0"): 2,
-                                          key("gifts", app_version="v1"): 2}
+    assert by_key(aggregator, window) == {
+        key("gifts"): 80,
+        key("gifts", app_version="v0"): 2,
+        key("gifts", app_version="v1"): 2,
+    }
 
 
 def test_vocabulary_growth_keeps_series_indices() -> None:
@@ -307,8 +404,8 @@ def test_snapshot_round_trip_continues_like_an_uninterrupted_run() -> None:
     restored.add(frame(second))
     expected += uninterrupted.flush()
     actual = restored.flush()
-    assert [w.start_ms for w in actual] == [w.start_ms for w in expected[-len(actual):]]
-    for got, want in zip(actual, expected[-len(actual):], strict=True):
+    assert [w.start_ms for w in actual] == [w.start_ms for w in expected[-len(actual) :]]
+    for got, want in zip(actual, expected[-len(actual) :], strict=True):
         np.testing.assert_array_equal(got.values, want.values)
         np.testing.assert_array_equal(got.volumes, want.volumes)
 
@@ -334,17 +431,23 @@ def test_batching_and_order_within_lateness_do_not_change_results() -> None:
         assert other.keys() == results[0].keys()
         for start in results[0]:
             for series_key, value in results[0][start].items():
-                np.testing.assert_allclose(other[start][series_key], value, rtol=1e-9, err_msg=str(series_key))
+                np.testing.assert_allclose(
+                    other[start][series_key], value, rtol=1e-9, err_msg=str(series_key)
+                )
 
 
 def test_gauge_ignores_ends_of_sessions_that_started_before_the_first_event() -> None:
     aggregator = Aggregator(SMALL, clock=lambda: NOW)
-    aggregator.add(frame([
-        event(T + 1000, "view_start", user=1),
-        event(T + 2000, "view_end", 600, user=9),  # watched since 10 minutes before we started
-        event(T + 3000, "view_start", user=2),
-        event(T + 4000, "view_end", 2, user=2),
-    ]))
+    aggregator.add(
+        frame(
+            [
+                event(T + 1000, "view_start", user=1),
+                event(T + 2000, "view_end", 600, user=9),  # watched since 10 minutes before we started
+                event(T + 3000, "view_start", user=2),
+                event(T + 4000, "view_end", 2, user=2),
+            ]
+        )
+    )
     (window,) = aggregator.flush()
     assert by_key(aggregator, window)[key("viewers")] == 1
 
@@ -354,6 +457,23 @@ def test_plan_routes_every_event_type_of_the_default_config() -> None:
     fed = {EVENT_TYPES[t].value for t in range(len(EVENT_TYPES)) if plan.route_ptr[t + 1] > plan.route_ptr[t]}
     assert fed == {"view_start", "view_end", "gift", "comment", "stall", "report", "stream_start"}
     view_start = EVENT_TYPES.index("view_start")
-    fed_by_view_start = {plan.metric_names[m] for m in plan.route_metric[plan.route_ptr[view_start]:
-                                                                         plan.route_ptr[view_start + 1]]}
+    fed_by_view_start = {
+        plan.metric_names[m]
+        for m in plan.route_metric[plan.route_ptr[view_start] : plan.route_ptr[view_start + 1]]
+    }
     assert fed_by_view_start == {"concurrent_viewers", "view_starts", "stall_rate", "report_rate"}
+
+
+def test_stage2_waits_for_reported_watermarks_and_counts_partials_for_closed_windows() -> None:
+    stage1 = [Aggregator(SMALL, partitions=[p], clock=lambda: NOW) for p in (0, 1)]
+    stage2 = Aggregator(SMALL, partitions=[0, 1], clock=lambda: NOW)
+    stage1[0].add(frame([event(T + 1000, "gift", 1), event(T + 125_000, "gift", 1)]), partition=0)
+    stage2.merge(stage1[0].emit_partials())
+    assert stage2.closed_windows() == []  # partition 1 has said nothing yet
+    stage2.observe_watermark(1, T + 60_000)  # partition 1 had no events up to there
+    (window,) = stage2.closed_windows()
+    assert window.start_ms == T and by_key(stage2, window)[key("gifts")] == 1
+    stage1[1].add(frame([event(T + 2000, "gift", 1), event(T + 2500, "gift", 1)]), partition=1)
+    # window T is closed: counted, not folded; 2 gifts x 7 series (gifts 3, revenue 2, gifters 2)
+    assert stage2.merge(stage1[1].flush_partials()) == 14
+    assert stage2.stats()["late_partial_contributions"] == 14

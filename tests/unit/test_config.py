@@ -13,8 +13,16 @@ from detector.config import ConfigError, config_from_dict, config_from_yaml
 
 DEFAULT = Path("configs/default.yaml")
 CORE_METRICS = [
-    "concurrent_viewers", "view_starts", "watch_time", "gift_revenue", "gifting_users", "comments",
-    "stall_rate", "stall_p95_ms", "report_rate", "streams_started",
+    "concurrent_viewers",
+    "view_starts",
+    "watch_time",
+    "gift_revenue",
+    "gifting_users",
+    "comments",
+    "stall_rate",
+    "stall_p95_ms",
+    "report_rate",
+    "streams_started",
 ]
 COUNT = {"kind": "count", "events": ["gift"]}
 
@@ -40,16 +48,30 @@ def test_default_config_has_the_live_core_metrics_and_expected_plan() -> None:
 
 
 def test_errors_name_the_file_and_the_path_of_every_bad_field(tmp_path: Path) -> None:
-    path = write(tmp_path, {
-        "window": {"length_s": 0},
-        "metrics": [
-            {"name": "ok", "aggregation": COUNT},
-            {"name": "bad_ratio", "aggregation": {
-                "kind": "ratio", "numerator": {"kind": "count", "events": ["stal"]},
-                "denominator": COUNT, "min_denominator": -1}},
-            {"name": "bad_dims", "aggregation": COUNT, "dimensions": ["country"], "pairs": [["region", "region"]]},
-        ],
-    })
+    path = write(
+        tmp_path,
+        {
+            "window": {"length_s": 0},
+            "metrics": [
+                {"name": "ok", "aggregation": COUNT},
+                {
+                    "name": "bad_ratio",
+                    "aggregation": {
+                        "kind": "ratio",
+                        "numerator": {"kind": "count", "events": ["stal"]},
+                        "denominator": COUNT,
+                        "min_denominator": -1,
+                    },
+                },
+                {
+                    "name": "bad_dims",
+                    "aggregation": COUNT,
+                    "dimensions": ["country"],
+                    "pairs": [["region", "region"]],
+                },
+            ],
+        },
+    )
     with pytest.raises(ConfigError) as caught:
         config_from_yaml(path)
     paths = [p for p, _ in caught.value.errors]
@@ -60,20 +82,39 @@ def test_errors_name_the_file_and_the_path_of_every_bad_field(tmp_path: Path) ->
         "metrics[2].dimensions[0]",
         "metrics[2].pairs",
     ]
-    assert str(path) in str(caught.value) and "metrics[2].pairs: Value error, a pair needs two" in str(caught.value)
+    assert str(path) in str(caught.value) and "metrics[2].pairs: Value error, a pair needs two" in str(
+        caught.value
+    )
 
 
-@pytest.mark.parametrize(("change", "path", "message"), [
-    ({"extra": 1}, "extra", "Extra inputs are not permitted"),
-    ({"metrics": []}, "metrics", "at least one"),
-    ({"metrics": [{"name": "a", "aggregation": COUNT}] * 2}, "metrics", "repeated: ['a']"),
-    ({"metrics": [{"name": "a", "aggregation": {"kind": "median", "events": ["gift"]}}]}, "metrics[0].aggregation",
-     "does not match"),
-    ({"metrics": [{"name": "a", "aggregation": COUNT, "detector": {"threshold": 2, "lower_threshold": 3}}]},
-     "metrics[0].detector", "must not exceed"),
-    ({"metrics": [{"name": "a", "aggregation": COUNT, "max_series": 0}]}, "metrics[0].max_series", "greater"),
-    ({"metrics": [{"name": "Bad-Name", "aggregation": COUNT}]}, "metrics[0].name", "pattern"),
-])
+@pytest.mark.parametrize(
+    ("change", "path", "message"),
+    [
+        ({"extra": 1}, "extra", "Extra inputs are not permitted"),
+        ({"metrics": []}, "metrics", "at least one"),
+        ({"metrics": [{"name": "a", "aggregation": COUNT}] * 2}, "metrics", "repeated: ['a']"),
+        (
+            {"metrics": [{"name": "a", "aggregation": {"kind": "median", "events": ["gift"]}}]},
+            "metrics[0].aggregation",
+            "does not match",
+        ),
+        (
+            {
+                "metrics": [
+                    {"name": "a", "aggregation": COUNT, "detector": {"threshold": 2, "lower_threshold": 3}}
+                ]
+            },
+            "metrics[0].detector",
+            "must not exceed",
+        ),
+        (
+            {"metrics": [{"name": "a", "aggregation": COUNT, "max_series": 0}]},
+            "metrics[0].max_series",
+            "greater",
+        ),
+        ({"metrics": [{"name": "Bad-Name", "aggregation": COUNT}]}, "metrics[0].name", "pattern"),
+    ],
+)
 def test_each_rule_reports_its_path(change: dict[str, object], path: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         config_from_dict({"metrics": [{"name": "a", "aggregation": COUNT}], **change})
@@ -81,7 +122,7 @@ def test_each_rule_reports_its_path(change: dict[str, object], path: str, messag
 
 
 def test_unreadable_or_non_mapping_files_are_config_errors(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="missing.yaml"):
+    with pytest.raises(ConfigError, match=r"missing\.yaml"):
         config_from_yaml(tmp_path / "missing.yaml")
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="expected a mapping"):
@@ -101,8 +142,9 @@ def test_config_is_frozen_and_defaults_are_filled() -> None:
 
 
 def test_config_check_prints_the_plan() -> None:
-    result = CliRunner().invoke(app, ["config", "check", str(DEFAULT), "--cardinality", "region=100"],
-                                env={"COLUMNS": "240"})
+    result = CliRunner().invoke(
+        app, ["config", "check", str(DEFAULT), "--cardinality", "region=100"], env={"COLUMNS": "240"}
+    )
     assert result.exit_code == 0, result.output
     for name in CORE_METRICS:
         assert name in result.output
@@ -111,8 +153,18 @@ def test_config_check_prints_the_plan() -> None:
 
 
 def test_config_check_names_every_bad_field_and_exits_1(tmp_path: Path) -> None:
-    path = write(tmp_path, {"metrics": [{"name": "a", "aggregation": {"kind": "quantile", "events": ["stall"],
-                                                                      "q": 2}, "min_volume": -1}]})
+    path = write(
+        tmp_path,
+        {
+            "metrics": [
+                {
+                    "name": "a",
+                    "aggregation": {"kind": "quantile", "events": ["stall"], "q": 2},
+                    "min_volume": -1,
+                }
+            ]
+        },
+    )
     result = CliRunner().invoke(app, ["config", "check", str(path)])
     assert result.exit_code == 1
     assert "metrics[0].aggregation.quantile.q" in result.output and "metrics[0].min_volume" in result.output
