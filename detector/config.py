@@ -245,7 +245,13 @@ class Config(Frozen):
     kafka: KafkaConfig = KafkaConfig()
     # Expected number of values per dimension, for series estimates (`livewatch config check`).
     cardinality: dict[str, Annotated[int, Field(ge=1)]] = Field(
-        default_factory=lambda: {"region": 12, "platform": 4, "app_version": 20, "creator_tier": 4, "network": 5}
+        default_factory=lambda: {
+            "region": 12,
+            "platform": 4,
+            "app_version": 20,
+            "creator_tier": 4,
+            "network": 5,
+        }
     )
 
     @field_validator("cardinality")

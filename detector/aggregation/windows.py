@@ -18,7 +18,8 @@ Rules (see docs/aggregation.md):
   were batched: an event is *late* when its window ended at or before the watermark left by the events
   before it (or its window was already closed). Late events are not folded; they are counted and returned.
 * An event more than ``max_future_skew`` ahead of the injected clock is invalid (*future*): counted and
-  returned, and it does not move the watermark.
+  returned, and it does not move the watermark. With ``clock=None`` (replaying a log, whose simulated
+  time may lie ahead of the wall clock) there is no future check and no partition goes idle.
 * A window is final when the watermark of every partition has passed its end. A partition that sent
   nothing for ``idle_partition_s`` (by the injected clock) does not hold windows open; when all are idle
   the newest watermark decides.
@@ -28,6 +29,7 @@ Rules (see docs/aggregation.md):
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -147,7 +149,7 @@ class Aggregator:
     """Windows, watermarks and partial aggregates for every series of a :class:`Plan`."""
 
     def __init__(
-        self, plan: Plan | Config, *, partitions: Iterable[int] = (0,), clock: Clock = time.time
+        self, plan: Plan | Config, *, partitions: Iterable[int] = (0,), clock: Clock | None = time.time
     ) -> None:
         self.plan = plan if isinstance(plan, Plan) else Plan(plan)
         self.series = SeriesKeys(self.plan)
@@ -155,7 +157,7 @@ class Aggregator:
         self._window_ms = self.plan.window_ms
         self._idle_s = self.plan.config.window.idle_partition_s
         self._partitions: set[int] = set(partitions)
-        self._since = clock()
+        self._since = self._now()
         self._max_ts: dict[int, int] = {}
         self._last_seen: dict[int, float] = {}
         self._floor: dict[int, int] = {}  # per partition: end of its last emitted window
@@ -178,10 +180,17 @@ class Aggregator:
 
     # --- partitions and watermarks ----------------------------------------------------------------------
 
+    def _now(self) -> float:
+        # Replay (no clock): nothing is in the future and no partition goes idle (inf - inf is NaN).
+        return math.inf if self._clock is None else self._clock()
+
     def assign(self, partitions: Iterable[int]) -> None:
-        """Set the partitions whose watermarks decide when a window is final (after a rebalance)."""
+        """Set the partitions whose watermarks decide when a window is final (after a rebalance).
+
+        A partition that sends events or partials later is added again by ``add``/``merge``.
+        """
         self._partitions = set(partitions)
-        self._since = self._clock()
+        self._since = self._now()
 
     def watermark(self, partition: int) -> int | None:
         """Newest valid event time of the partition minus the allowed lateness (ms), None before any event."""
@@ -195,14 +204,14 @@ class Aggregator:
 
     def _advance(self, partition: int, newest_ts: int) -> None:
         self._max_ts[partition] = max(self._max_ts.get(partition, NO_TIME), newest_ts)
-        self._last_seen[partition] = self._clock()
+        self._last_seen[partition] = self._now()
 
     def global_watermark(self) -> int:
         """The time up to which every active partition's events are complete (ms); NO_TIME if none."""
-        now = self._clock()
+        now = self._now()
         active: list[int] = []
         idle: list[int] = []
-        for p in self._partitions | set(self._max_ts):
+        for p in self._partitions:
             wm = self.watermark(p)
             seen = self._last_seen.get(p, self._since)
             (idle if now - seen >= self._idle_s else active).append(NO_TIME if wm is None else wm)
@@ -219,7 +228,7 @@ class Aggregator:
             return AddReport(0, 0, 0, np.empty(0, np.int64), np.empty(0, np.int64))
         plan = self.plan
         ts = frame.ts.astype(np.int64, copy=False)
-        future = ts > int(self._clock() * 1000) + plan.future_skew_ms
+        future = ts > self._now() * 1000 + plan.future_skew_ms
         valid_ts = np.where(future, NO_TIME, ts)
         previous_max = self._max_ts.get(partition, NO_TIME)
         running = np.maximum.accumulate(valid_ts)
@@ -399,7 +408,7 @@ class Aggregator:
         return self._emit(force=True)
 
     def _emit(self, *, force: bool) -> list[WindowPartial]:
-        now = self._clock()
+        now = self._now()
         out = []
         for partition, start in sorted(self._open, key=lambda k: (k[1], k[0])):
             wm = self.watermark(partition)
@@ -439,7 +448,7 @@ class Aggregator:
             if wire.watermark_ms > NO_TIME:
                 self._advance(wire.partition, wire.watermark_ms + self.plan.lateness_ms)
             else:
-                self._last_seen[wire.partition] = self._clock()
+                self._last_seen[wire.partition] = self._now()
             if wire.window_start_ms + self._window_ms <= self._closed_until_ms:
                 late += int(sum(wire.events))
                 continue
@@ -592,7 +601,7 @@ class Aggregator:
         return msgspec.msgpack.encode(snapshot)
 
     @classmethod
-    def from_bytes(cls, plan: Plan | Config, data: bytes, *, clock: Clock = time.time) -> Aggregator:
+    def from_bytes(cls, plan: Plan | Config, data: bytes, *, clock: Clock | None = time.time) -> Aggregator:
         try:
             snapshot = msgspec.msgpack.decode(data, type=_Snapshot)
         except msgspec.DecodeError as exc:
@@ -618,8 +627,7 @@ class Aggregator:
         self._gauge_level[:n] = np.frombuffer(snapshot.gauge_level, dtype=np.float64)
         self._max_ts = dict(snapshot.max_ts)
         self._floor = dict(snapshot.floor)
-        now = clock()
-        self._last_seen = dict.fromkeys(self._max_ts, now)
+        self._last_seen = dict.fromkeys(self._max_ts, self._now())
         self._closed_until_ms = snapshot.closed_until_ms
         self._origin_ms = snapshot.origin_ms
         for name, count in snapshot.counters.items():

@@ -477,3 +477,13 @@ def test_stage2_waits_for_reported_watermarks_and_counts_partials_for_closed_win
     # window T is closed: counted, not folded; 2 gifts x 7 series (gifts 3, revenue 2, gifters 2)
     assert stage2.merge(stage1[1].flush_partials()) == 14
     assert stage2.stats()["late_partial_contributions"] == 14
+
+
+def test_replay_without_clock_accepts_any_time_and_never_idles() -> None:
+    aggregator = Aggregator(SMALL, partitions=[0, 1], clock=None)
+    far_future = T + 400 * 86_400_000
+    report = aggregator.add(frame([event(far_future, "gift", 1), event(far_future + 200_000, "gift", 1)]))
+    assert (report.accepted, report.future) == (2, 0)
+    assert aggregator.closed_windows() == []  # partition 1 never goes idle in a replay
+    aggregator.assign([0])  # after a rebalance only partition 0 decides
+    assert [w.start_ms for w in aggregator.closed_windows()] == [far_future - far_future % 60_000]
