@@ -23,8 +23,9 @@ Rules (see docs/aggregation.md):
 * A window is final when the watermark of every partition has passed its end. A partition that sent
   nothing for ``idle_partition_s`` (by the injected clock) does not hold windows open; when all are idle
   the newest watermark decides.
-* Closed windows are consecutive: a gap of up to a day of windows with no events at all is closed as
-  empty windows, so a total outage reads as zeros rather than as missing data.
+* Closed windows are consecutive: once a window has closed, every later window is closed as the
+  watermark passes it, with or without data (up to a day of empty windows; a longer jump, as in a
+  replay of separate days, restarts at the next window with data). A total outage reads as zeros.
 """
 
 from __future__ import annotations
@@ -496,17 +497,23 @@ class Aggregator:
         return self._close_until(max(start for _, start in self._open) + self._window_ms)
 
     def _close_until(self, watermark: int) -> list[ClosedWindow]:
-        pending = sorted({start for _, start in self._open if start + self._window_ms <= watermark})
-        if not pending:
-            return []
-        starts: list[int] = []
+        """Close windows ending at or before ``watermark``: those with data, and every window between them
+        and since the last closed one (up to a day of windows), so that time without data reads as zeros."""
+        w = self._window_ms
+        starts = {start for _, start in self._open if start + w <= watermark}
         previous_end = self._closed_until_ms
-        for start in pending:
-            gap_start = previous_end if 0 < start - previous_end <= _MAX_GAP_MS else start
-            starts.extend(range(gap_start, start + 1, self._window_ms))
-            previous_end = start + self._window_ms
-        closed = [self._close(start) for start in starts]
-        self._closed_until_ms = previous_end
+        if previous_end != NO_TIME:
+            stop = watermark - watermark % w  # windows starting before this have ended by the watermark
+            starts.update(range(previous_end, min(stop, previous_end + _MAX_GAP_MS), w))
+        filled: list[int] = []
+        for start in sorted(starts):
+            if 0 < start - previous_end <= _MAX_GAP_MS:
+                filled.extend(range(previous_end, start, w))
+            filled.append(start)
+            previous_end = start + w
+        closed = [self._close(start) for start in filled]
+        if filled:
+            self._closed_until_ms = previous_end
         return closed
 
     def _close(self, start: int) -> ClosedWindow:

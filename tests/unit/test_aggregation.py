@@ -487,3 +487,15 @@ def test_replay_without_clock_accepts_any_time_and_never_idles() -> None:
     assert aggregator.closed_windows() == []  # partition 1 never goes idle in a replay
     aggregator.assign([0])  # after a rebalance only partition 0 decides
     assert [w.start_ms for w in aggregator.closed_windows()] == [far_future - far_future % 60_000]
+
+
+def test_windows_without_data_close_as_zeros_once_the_watermark_passes_them() -> None:
+    aggregator = Aggregator(SMALL, clock=lambda: NOW)
+    aggregator.add(frame([event(T + 1000, "gift", 4), event(T + 130_000, "gift", 1)]))
+    assert [w.start_ms for w in aggregator.closed_windows()] == [T]
+    # only likes (which feed no metric) for five minutes: the gift windows in between still close, empty
+    aggregator.add(frame([event(T + 130_000 + i, "like") for i in range(0, 330_001, 1000)]))
+    windows = aggregator.closed_windows()
+    assert [w.start_ms for w in windows] == [T + k * 60_000 for k in range(1, 6)]
+    values = [by_key(aggregator, w)[key("gifts")] for w in windows]
+    assert values == [0, 1, 0, 0, 0]
