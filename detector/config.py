@@ -133,7 +133,6 @@ Aggregation = Annotated[
     | QuantileAggregation,
     Field(discriminator="kind"),
 ]
-AggregationKind = Literal["count", "sum", "ratio", "gauge", "distinct", "quantile"]
 Dimension = Literal["region", "platform", "app_version", "creator_tier", "network"]
 
 

@@ -27,7 +27,6 @@ from detector.events import DIMENSIONS, EVENT_TYPE_CODE, EVENT_TYPES
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
 
 KIND_CODES: dict[str, int] = {"count": 0, "sum": 1, "ratio": 2, "gauge": 3, "distinct": 4, "quantile": 5}
-KIND_NAMES: tuple[str, ...] = tuple(KIND_CODES)
 
 # Where a route's contribution goes: the primary accumulator, the ratio denominator, or a sketch.
 TARGET_PRIMARY, TARGET_DENOMINATOR, TARGET_SKETCH = 0, 1, 2
@@ -208,9 +207,6 @@ class SeriesKeys:
         if len(self._metric_of_array) != len(self._metric_of):
             self._metric_of_array = np.array(self._metric_of, dtype=np.int64)
         return self._metric_of_array
-
-    def vocabulary(self, dimension: str) -> tuple[str, ...]:
-        return tuple(self._values[DIMENSIONS.index(dimension)])
 
     def intern(self, dimension: int, value: str) -> int:
         codes = self._codes[dimension]

@@ -178,6 +178,7 @@ class Aggregator:
         self.late_events = 0
         self.future_events = 0
         self.late_partial_contributions = 0
+        self.unknown_series_contributions = 0
 
     # --- partitions and watermarks ----------------------------------------------------------------------
 
@@ -453,13 +454,13 @@ class Aggregator:
             if wire.window_start_ms + self._window_ms <= self._closed_until_ms:
                 late += int(sum(wire.events))
                 continue
-            sids = np.array([self.series.series_for_key(key) for key in wire.keys], dtype=np.int64)
+            sids = np.array([self._series_for_wire_key(key) for key in wire.keys], dtype=np.int64)
             if len(self.series) > self._capacity:
                 self._grow(max(self._capacity * 2, len(self.series)))
             events = np.asarray(wire.events)
             keep = sids >= 0
             if not keep.all():
-                self._count_dropped(wire.keys, ~keep, events)
+                self._count_rejected(wire.keys, sids, events)
             key = (wire.partition, wire.window_start_ms)
             partial = self._open.setdefault(key, _Partial(np.zeros((N_FIELDS, 0))))
             acc = partial.grown(self._capacity)
@@ -479,10 +480,19 @@ class Aggregator:
         self.late_partial_contributions += late
         return late
 
-    def _count_dropped(self, keys: list[SeriesKey], dropped: np.ndarray, events: np.ndarray) -> None:
-        for i in np.flatnonzero(dropped).tolist():
-            metric = self.plan.metric_index[keys[i][0]]
-            self.series.dropped_contributions[metric] += int(events[i])
+    def _series_for_wire_key(self, key: SeriesKey) -> int:
+        """Local index of a partial's series; -1 beyond the cap, -2 if this config does not define it."""
+        try:
+            return self.series.series_for_key(key)
+        except (KeyError, ValueError):  # a worker running another config (e.g. during a rolling deploy)
+            return -2
+
+    def _count_rejected(self, keys: list[SeriesKey], sids: np.ndarray, events: np.ndarray) -> None:
+        for i in np.flatnonzero(sids < 0).tolist():
+            if sids[i] == -2:
+                self.unknown_series_contributions += int(events[i])
+            else:
+                self.series.dropped_contributions[self.plan.metric_index[keys[i][0]]] += int(events[i])
 
     # --- closing ----------------------------------------------------------------------------------------
 
@@ -561,6 +571,7 @@ class Aggregator:
             "late_events": self.late_events,
             "future_events": self.future_events,
             "late_partial_contributions": self.late_partial_contributions,
+            "unknown_series_contributions": self.unknown_series_contributions,
             "open_windows": len({start for _, start in self._open}),
             "series": dict(zip(names, self.series.metric_count.tolist(), strict=True)),
             "dropped_series": dict(zip(names, self.series.dropped_series.tolist(), strict=True)),
@@ -594,6 +605,7 @@ class Aggregator:
                 "late_events": self.late_events,
                 "future_events": self.future_events,
                 "late_partial_contributions": self.late_partial_contributions,
+                "unknown_series_contributions": self.unknown_series_contributions,
             },
             open=[
                 _OpenWindow(
@@ -624,7 +636,8 @@ class Aggregator:
             if key[0] not in self.plan.metric_index:
                 raise ValueError(f"snapshot has metric {key[0]!r}, which the config no longer defines")
             # Existing series keep their index even if a cap was lowered since.
-            assert self.series.series_for_key(key, ignore_cap=True) == i
+            if self.series.series_for_key(key, ignore_cap=True) != i:
+                raise ValueError(f"snapshot lists series {key!r} twice")
         self.series.mark_dropped(snapshot.dropped_keys)
         self.series.dropped_series[:] = snapshot.dropped_series
         self.series.dropped_contributions[:] = snapshot.dropped_contributions

@@ -499,3 +499,13 @@ def test_windows_without_data_close_as_zeros_once_the_watermark_passes_them() ->
     assert [w.start_ms for w in windows] == [T + k * 60_000 for k in range(1, 6)]
     values = [by_key(aggregator, w)[key("gifts")] for w in windows]
     assert values == [0, 1, 0, 0, 0]
+
+
+def test_partials_from_a_different_config_are_counted_not_fatal() -> None:
+    other = Aggregator(config_from_yaml("configs/default.yaml"), clock=lambda: NOW)
+    other.add(frame([event(T + 1000, "gift", 3), event(T + 2000, "comment")]))
+    stage2 = Aggregator(SMALL, clock=lambda: NOW)
+    stage2.merge(other.flush_partials())
+    # none of the default metrics exist here: gift_revenue and gifting_users (9 series each) + comments (9)
+    assert stage2.stats()["unknown_series_contributions"] == 27
+    assert len(stage2.series) == 0
