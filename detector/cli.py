@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from detector.broker import BrokerError, EmbeddedBroker
+from detector.config_cli import config_app
 
 app = typer.Typer(
     name="livewatch",
@@ -20,6 +21,7 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console(stderr=True)
+app.add_typer(config_app, name="config")
 
 
 @app.command()
