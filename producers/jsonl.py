@@ -13,6 +13,9 @@ lines — byte for byte what :func:`detector.events.encode_jsonl` writes for the
 
 from __future__ import annotations
 
+import functools
+import math
+
 import msgspec
 import numpy as np
 
@@ -24,8 +27,12 @@ def _literal(text: str, rows: int) -> np.ndarray:
 
 
 def _fragments(values: tuple[str, ...] | list[str], prefix: str, suffix: str) -> np.ndarray:
-    """Each value JSON-encoded between ``prefix`` and ``suffix``, as rows of a NUL-padded matrix."""
-    encoded = [prefix.encode() + msgspec.json.encode(v) + suffix.encode() for v in values]
+    """Each value JSON-encoded between ``prefix`` and ``suffix`` (raw when both are empty), as rows of a
+    NUL-padded matrix."""
+    if prefix or suffix:
+        encoded = [prefix.encode() + msgspec.json.encode(v) + suffix.encode() for v in values]
+    else:
+        encoded = [v.encode() for v in values]
     width = max(len(e) for e in encoded)
     table = np.zeros((len(encoded), width), dtype=np.uint8)
     for row, e in enumerate(encoded):
@@ -33,22 +40,26 @@ def _fragments(values: tuple[str, ...] | list[str], prefix: str, suffix: str) ->
     return table
 
 
-# "0000".."9999" as rows: numbers are written four digits per table lookup instead of one per division.
-_DIGIT_GROUPS = np.array([list(f"{i:04d}".encode()) for i in range(10_000)], dtype=np.uint8)
+# "0000".."9999", each as the four ASCII bytes read as one uint32: numbers are written four digits per
+# (one-dimensional) table lookup instead of one digit per division.
+_DIGIT_GROUPS = np.frombuffer(b"".join(f"{i:04d}".encode() for i in range(10_000)), dtype=np.uint32)
+_POWERS_OF_TEN = 10 ** np.arange(1, 19, dtype=np.int64)
 
 
 def _digits(values: np.ndarray) -> np.ndarray:
     """Decimal digits of non-negative integers as an ASCII matrix, leading zeros as NUL."""
-    top = int(values.max())
-    groups = max(1, -(-len(str(top)) // 4))
-    out = np.empty((values.shape[0], 4 * groups), dtype=np.uint8)
+    n = values.shape[0]
+    groups = max(1, -(-len(str(int(values.max()))) // 4))
+    words = np.empty((n, groups), dtype=np.uint32)
     remaining = values.astype(np.int64)
     for group in range(groups - 1, -1, -1):
         quotient = remaining // 10_000
-        out[:, 4 * group : 4 * group + 4] = _DIGIT_GROUPS[remaining - quotient * 10_000]
+        words[:, group] = _DIGIT_GROUPS[remaining - quotient * 10_000]
         remaining = quotient
-    leading = np.cumprod(out[:, :-1] == 48, axis=1, dtype=np.bool_)
-    out[:, :-1][leading] = 0
+    out = words.view(np.uint8).reshape(n, 4 * groups)
+    width = 4 * groups
+    significant = 1 + np.searchsorted(_POWERS_OF_TEN, values, side="right")
+    out *= np.arange(width, dtype=np.int64)[None, :] >= (width - significant)[:, None]
     return out
 
 
@@ -58,6 +69,30 @@ def _ascii_matrix(strings: list[str]) -> np.ndarray:
     except UnicodeEncodeError:
         raise ValueError("event_id must be ASCII") from None
     return as_bytes.view(np.uint8).reshape(len(strings), as_bytes.dtype.itemsize)
+
+
+# Above this many combinations of dimension values, each dimension is looked up on its own.
+_MAX_COMBINED_FRAGMENTS = 1 << 16
+
+
+@functools.lru_cache(maxsize=32)
+def _combined_fragments(vocab: tuple[tuple[str, ...], ...]) -> tuple[np.ndarray, np.ndarray]:
+    """All dimensions' key-value pairs for every combination of values, and the radix of each dimension."""
+    sizes = np.array([len(values) for values in vocab], dtype=np.int64)
+    radix = np.cumprod(np.concatenate([sizes[1:], [1]])[::-1])[::-1]
+    texts = [""]
+    for dimension, values in zip(DIMENSIONS, vocab, strict=True):
+        texts = [t + f',"{dimension}":' + msgspec.json.encode(v).decode() for t in texts for v in values]
+    return _fragments(texts, "", ""), radix
+
+
+def _dimension_pieces(frame: EventFrame) -> list[np.ndarray]:
+    vocab = tuple(frame.vocab[d] for d in DIMENSIONS)
+    if math.prod(len(values) for values in vocab) <= _MAX_COMBINED_FRAGMENTS:
+        table, radix = _combined_fragments(vocab)
+        combined = sum(frame.dims[d].astype(np.int64) * int(r) for d, r in zip(DIMENSIONS, radix, strict=True))
+        return [table[combined]]
+    return [_fragments(frame.vocab[d], f',"{d}":', "")[frame.dims[d]] for d in DIMENSIONS]
 
 
 _TYPE_FRAGMENTS = _fragments([t.value for t in EVENT_TYPES], ',"type":', "")
@@ -109,9 +144,7 @@ def _encode_block(whole: EventFrame, rows: slice) -> bytes:
         _literal(',"creator_id":', n),
         _digits(frame.creator_id),
     ]
-    for dimension in DIMENSIONS:
-        table = _fragments(frame.vocab[dimension], f',"{dimension}":', "")
-        pieces.append(table[frame.dims[dimension]])
+    pieces += _dimension_pieces(frame)
     pieces += [
         _literal(',"value":', n),
         _digits(tenths_int // 10),

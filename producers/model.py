@@ -669,14 +669,29 @@ class _Simulation:
             order, ts, rooms = order[keep], ts[keep], rooms[keep]
             dims = {d: c[keep] for d, c in dims.items()}
         n = ts.shape[0]
-        prefix = self.model.id_prefix
-        ids = [f"{prefix}-{i:010x}" for i in range(self.sequence, self.sequence + n)]
+        ids = _event_ids(self.model.id_prefix, self.sequence, n)
         self.sequence += n
         return EventFrame(
             event_id=ids, ts=ts, type=np.concatenate(out.type)[order], room_id=self.room_id[rooms],
             user_id=np.concatenate(out.user)[order], creator_id=self.creator_id[rooms], dims=dims,
             vocab=self.model.vocab, value=np.concatenate(out.value)[order],
         )
+
+
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_ID_SEQUENCE_DIGITS = 10
+
+
+def _event_ids(prefix: str, first: int, n: int) -> list[str]:
+    """``<prefix>-<sequence as 10 hex digits>`` for ``n`` consecutive sequence numbers (vectorised)."""
+    head = f"{prefix}-".encode()
+    width = len(head) + _ID_SEQUENCE_DIGITS
+    matrix = np.empty((n, width), dtype=np.uint8)
+    matrix[:, : len(head)] = np.frombuffer(head, dtype=np.uint8)
+    sequence = np.arange(first, first + n, dtype=np.int64)
+    for k in range(_ID_SEQUENCE_DIGITS):
+        matrix[:, width - 1 - k] = _HEX[(sequence >> (4 * k)) & 15]
+    return matrix.view(f"S{width}").ravel().astype(f"U{width}").tolist()  # type: ignore[no-any-return]
 
 
 def _empty_frame(vocab: dict[str, tuple[str, ...]]) -> EventFrame:
