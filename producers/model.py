@@ -176,6 +176,12 @@ class ModelParams(BaseModel):
         }
 
 
+def tier_of_rank(rank: int, rooms: int) -> int:
+    """Creator tier (index into TIERS) of the room with popularity ``rank`` (0 = most popular)."""
+    share = rank / rooms
+    return 0 if share < 0.01 else 1 if share < 0.10 else 2
+
+
 # Dimensions that make up a cell; creator_tier follows from the room an event lands in.
 CELL_DIMENSIONS: tuple[str, ...] = ("region", "platform", "app_version", "network")
 
@@ -354,8 +360,7 @@ class _Simulation:
         # Rooms: rank r has popularity (r+1)^-s; tiers by rank; home region, platform, network per creator.
         n_rooms = p.rooms
         self.popularity = 1.0 / np.arange(1, n_rooms + 1) ** p.zipf_exponent
-        rank_share = np.arange(n_rooms) / n_rooms
-        self.room_tier = np.where(rank_share < 0.01, 0, np.where(rank_share < 0.10, 1, 2)).astype(np.int32)
+        self.room_tier = np.array([tier_of_rank(rank, n_rooms) for rank in range(n_rooms)], dtype=np.int32)
         self.room_region = rng.choice(self.n_regions, size=n_rooms, p=self.region_weight).astype(np.int32)
         self.room_platform = rng.choice(len(p.platforms), size=n_rooms, p=self.platform_share).astype(np.int32)
         self.room_network = np.array(
