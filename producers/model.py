@@ -585,7 +585,9 @@ class _Simulation:
                 self._cell_events(counts, value_multiplier, t0, t1, eligible, room, effect.users, out)
 
         # Views ending in this chunk (scheduled when they started).
-        for sessions in self.pending.pop(index, []):
+        due = self.pending.pop(index, [])
+        if due:
+            sessions = np.concatenate(due)
             dims = {d: sessions[d] for d in DIMENSIONS}
             out.add(sessions["ts"], EVENT_TYPE_CODE[EventType.VIEW_END], sessions["room"], sessions["user"],
                     dims, sessions["value"])
