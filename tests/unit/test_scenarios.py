@@ -16,7 +16,7 @@ from producers.scenarios import (
 )
 from tests.unit.live_helpers import START, count, select, simulate
 
-RATE = 400
+RATE = 250
 SPAN = {"after": timedelta(hours=1), "before": timedelta(hours=1, minutes=30)}
 BEFORE = {"after": timedelta(minutes=20), "before": timedelta(minutes=50)}
 LONGEST = timedelta(hours=2, minutes=45)
