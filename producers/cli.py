@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -44,8 +45,14 @@ def parse_speed(text: str) -> float | None:
 class Pacer:
     """Holds events back so that event time advances ``speed`` times as fast as the wall clock."""
 
-    def __init__(self, speed: float, start_ms: int, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        speed: float,
+        start_ms: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.speed = speed
         self.start_ms = start_ms
         self.clock = clock
@@ -60,7 +67,7 @@ class Pacer:
         edges = self.start_ms + np.arange(first + 1, last + 1) * step_ms
         cuts = np.searchsorted(frame.ts, edges, side="left")
         bounds = [0, *cuts.tolist(), len(frame)]
-        return [frame.take(np.arange(a, b)) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+        return [frame.take(np.arange(a, b)) for a, b in itertools.pairwise(bounds) if b > a]
 
     def wait_for(self, ts_ms: int) -> None:
         due = self.began + (ts_ms - self.start_ms) / 1000 / self.speed
@@ -69,22 +76,38 @@ class Pacer:
             self.sleep(delay)
 
 
-def _open_sink(out: str, stack: ExitStack, *, bootstrap: str | None, topic: str, batch_events: int,
-               linger_ms: float, partitions: int) -> EventSink:
+def _open_sink(
+    out: str,
+    stack: ExitStack,
+    *,
+    bootstrap: str | None,
+    topic: str,
+    batch_events: int,
+    linger_ms: float,
+    partitions: int,
+) -> EventSink:
     if out == "kafka":
         from detector.broker import kafka_bootstrap
         from producers.kafka_sink import KafkaSink
 
         address = stack.enter_context(kafka_bootstrap(bootstrap))
-        return KafkaSink(address, topic, batch_events=batch_events, linger_ms=linger_ms,
-                         compression="gzip", partitions=partitions)
+        return KafkaSink(
+            address,
+            topic,
+            batch_events=batch_events,
+            linger_ms=linger_ms,
+            compression="gzip",
+            partitions=partitions,
+        )
     return JsonlSink(out)
 
 
 def produce(
     scenario: str = typer.Option("clean", help="Scenario name (configs/scenarios/NAME.yaml) or path."),
     seed: int = typer.Option(1, help="Random seed: the same seed gives the same events."),
-    start: str | None = typer.Option(None, help="Event time of the first event, ISO 8601 (default: now, UTC)."),
+    start: str | None = typer.Option(
+        None, help="Event time of the first event, ISO 8601 (default: now, UTC)."
+    ),
     duration: str = typer.Option("6h", help="Span of event time: 90s, 15m, 6h, 7d."),
     speed: str = typer.Option("max", help="realtime, max, or a factor (60 = an hour of events per minute)."),
     out: str = typer.Option(..., help="kafka, or a file PATH.jsonl / PATH.jsonl.gz."),
@@ -112,7 +135,9 @@ def produce(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="'--start'") from None
     if out != "kafka" and not out.endswith((".jsonl", ".jsonl.gz")):
-        raise typer.BadParameter(f"{out!r} is neither kafka nor a .jsonl / .jsonl.gz path", param_hint="'--out'")
+        raise typer.BadParameter(
+            f"{out!r} is neither kafka nor a .jsonl / .jsonl.gz path", param_hint="'--out'"
+        )
     if rate is not None and rate <= 0:
         raise typer.BadParameter("must be positive", param_hint="'--rate'")
     for value, name in ((batch_events, "--batch-events"), (partitions, "--partitions")):
@@ -125,13 +150,23 @@ def produce(
     except ScenarioError as exc:
         raise typer.BadParameter(str(exc), param_hint="'--scenario'") from None
 
-    model = LiveModel(chosen.model, seed=seed, start=begin, duration=span, effects=chosen.effects(begin, span))
+    model = LiveModel(
+        chosen.model, seed=seed, start=begin, duration=span, effects=chosen.effects(begin, span)
+    )
     if labels is not None:
         found = chosen.labels(begin, span)
         write_labels(found, labels)
         console.print(f"{len(found)} incident label(s) -> {labels}")
-    report = run(model, out, pace, bootstrap=bootstrap, topic=topic, batch_events=batch_events,
-                 linger_ms=linger_ms, partitions=partitions)
+    report = run(
+        model,
+        out,
+        pace,
+        bootstrap=bootstrap,
+        topic=topic,
+        batch_events=batch_events,
+        linger_ms=linger_ms,
+        partitions=partitions,
+    )
     console.print(
         f"produced {report.events:,} events ({report.events_per_second:,.0f} events/s) to {out}: "
         f"{format_utc(begin)} + {duration}, scenario {chosen.name or scenario}, seed {seed}"
@@ -141,19 +176,41 @@ def produce(
         raise typer.Exit(1)
 
 
-def run(model: LiveModel, out: str, speed: float | None, *, bootstrap: str | None = None,
-        topic: str = "live-events", batch_events: int = 500, linger_ms: float = 50.0,
-        partitions: int = 6) -> SinkReport:
+def run(
+    model: LiveModel,
+    out: str,
+    speed: float | None,
+    *,
+    bootstrap: str | None = None,
+    topic: str = "live-events",
+    batch_events: int = 500,
+    linger_ms: float = 50.0,
+    partitions: int = 6,
+) -> SinkReport:
     """Drive the model's chunks into the sink, paced when ``speed`` is set, with a progress bar."""
     total_s = model.duration.total_seconds()
     with ExitStack() as stack:
-        sink = _open_sink(out, stack, bootstrap=bootstrap, topic=topic, batch_events=batch_events,
-                          linger_ms=linger_ms, partitions=partitions)
+        sink = _open_sink(
+            out,
+            stack,
+            bootstrap=bootstrap,
+            topic=topic,
+            batch_events=batch_events,
+            linger_ms=linger_ms,
+            partitions=partitions,
+        )
         pacer = Pacer(speed, model.start_ms) if speed is not None else None
-        progress = stack.enter_context(Progress(
-            TextColumn("[bold]producing"), BarColumn(), TextColumn("{task.fields[events]:,} events"),
-            TimeRemainingColumn(), console=console, transient=True, disable=not console.is_terminal,
-        ))
+        progress = stack.enter_context(
+            Progress(
+                TextColumn("[bold]producing"),
+                BarColumn(),
+                TextColumn("{task.fields[events]:,} events"),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+                disable=not console.is_terminal,
+            )
+        )
         task = progress.add_task("produce", total=total_s, events=0)
         events = 0
         try:

@@ -21,6 +21,7 @@ import numpy as np
 
 from detector.events import DIMENSIONS, EVENT_TYPES, EventFrame
 
+
 def _literal(text: str, rows: int) -> np.ndarray:
     row = np.frombuffer(text.encode(), dtype=np.uint8)
     return np.broadcast_to(row, (rows, row.shape[0]))
@@ -90,7 +91,9 @@ def _dimension_pieces(frame: EventFrame) -> list[np.ndarray]:
     vocab = tuple(frame.vocab[d] for d in DIMENSIONS)
     if math.prod(len(values) for values in vocab) <= _MAX_COMBINED_FRAGMENTS:
         table, radix = _combined_fragments(vocab)
-        combined = sum(frame.dims[d].astype(np.int64) * int(r) for d, r in zip(DIMENSIONS, radix, strict=True))
+        combined = sum(
+            frame.dims[d].astype(np.int64) * int(r) for d, r in zip(DIMENSIONS, radix, strict=True)
+        )
         return [table[combined]]
     return [_fragments(frame.vocab[d], f',"{d}":', "")[frame.dims[d]] for d in DIMENSIONS]
 
@@ -113,9 +116,15 @@ def _blocks(n: int) -> list[slice]:
 
 def _encode_block(whole: EventFrame, rows: slice) -> bytes:
     frame = EventFrame(
-        event_id=whole.event_id[rows], ts=whole.ts[rows], type=whole.type[rows], room_id=whole.room_id[rows],
-        user_id=whole.user_id[rows], creator_id=whole.creator_id[rows],
-        dims={d: codes[rows] for d, codes in whole.dims.items()}, vocab=whole.vocab, value=whole.value[rows],
+        event_id=whole.event_id[rows],
+        ts=whole.ts[rows],
+        type=whole.type[rows],
+        room_id=whole.room_id[rows],
+        user_id=whole.user_id[rows],
+        creator_id=whole.creator_id[rows],
+        dims={d: codes[rows] for d, codes in whole.dims.items()},
+        vocab=whole.vocab,
+        value=whole.value[rows],
     )
     n = len(frame)
     tenths = np.rint(frame.value * 10.0)

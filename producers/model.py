@@ -1,7 +1,7 @@
 """A synthetic Live product: rooms, creators, viewers and what they do, as a seeded event stream.
 
 The simulation runs chunk by chunk over event time (a minute per chunk at ordinary rates). In each
-chunk the expected number of events of each type in each *cell* — region × platform × app version ×
+chunk the expected number of events of each type in each *cell* — region x platform x app version x
 network — follows from the configured rate, the region's local time of day and day of week, the
 platform and network mix, the app-version rollout at that moment, and any incident effects. One
 Poisson draw per cell gives the counts; everything per event (room, user, time stamp, value) is then
@@ -41,8 +41,32 @@ TIERS: tuple[str, ...] = ("top", "mid", "long_tail")
 
 # Local hour -> relative activity (evening peak, trough before dawn); normalised to a mean of 1.
 _HOURLY_ACTIVITY = np.array(
-    [0.62, 0.45, 0.32, 0.24, 0.2, 0.21, 0.27, 0.4, 0.55, 0.64, 0.7, 0.76,
-     0.85, 0.86, 0.82, 0.81, 0.86, 0.96, 1.12, 1.32, 1.52, 1.62, 1.45, 1.0]
+    [
+        0.62,
+        0.45,
+        0.32,
+        0.24,
+        0.2,
+        0.21,
+        0.27,
+        0.4,
+        0.55,
+        0.64,
+        0.7,
+        0.76,
+        0.85,
+        0.86,
+        0.82,
+        0.81,
+        0.86,
+        0.96,
+        1.12,
+        1.32,
+        1.52,
+        1.62,
+        1.45,
+        1.0,
+    ]
 )
 _HOURLY_ACTIVITY = _HOURLY_ACTIVITY / _HOURLY_ACTIVITY.mean()
 # Monday .. Sunday in local time; weekends are busier.
@@ -101,10 +125,14 @@ class AppVersionSpec(BaseModel):
 
 def _default_regions() -> list[RegionSpec]:
     table = [
-        ("US", -6, 0.22, _DEVELOPED_NETWORKS), ("BR", -3, 0.14, _EMERGING_NETWORKS),
-        ("IN", 5.5, 0.18, _MOBILE_FIRST_NETWORKS), ("ID", 7, 0.12, _MOBILE_FIRST_NETWORKS),
-        ("DE", 1, 0.08, _DEVELOPED_NETWORKS), ("JP", 9, 0.08, _DEVELOPED_NETWORKS),
-        ("MX", -6, 0.08, _EMERGING_NETWORKS), ("PH", 8, 0.10, _EMERGING_NETWORKS),
+        ("US", -6, 0.22, _DEVELOPED_NETWORKS),
+        ("BR", -3, 0.14, _EMERGING_NETWORKS),
+        ("IN", 5.5, 0.18, _MOBILE_FIRST_NETWORKS),
+        ("ID", 7, 0.12, _MOBILE_FIRST_NETWORKS),
+        ("DE", 1, 0.08, _DEVELOPED_NETWORKS),
+        ("JP", 9, 0.08, _DEVELOPED_NETWORKS),
+        ("MX", -6, 0.08, _EMERGING_NETWORKS),
+        ("PH", 8, 0.10, _EMERGING_NETWORKS),
     ]
     return [RegionSpec(name=n, utc_offset_hours=o, weight=w, networks=dict(m)) for n, o, w, m in table]
 
@@ -260,8 +288,15 @@ class _Columns:
     dims: dict[str, list[np.ndarray]] = field(default_factory=lambda: {d: [] for d in DIMENSIONS})
     value: list[np.ndarray] = field(default_factory=list)
 
-    def add(self, ts: np.ndarray, type_: np.ndarray | int, room: np.ndarray, user: np.ndarray,
-            dims: dict[str, np.ndarray], value: np.ndarray | float) -> None:
+    def add(
+        self,
+        ts: np.ndarray,
+        type_: np.ndarray | int,
+        room: np.ndarray,
+        user: np.ndarray,
+        dims: dict[str, np.ndarray],
+        value: np.ndarray | float,
+    ) -> None:
         n = ts.shape[0]
         self.ts.append(ts.astype(np.int64, copy=False))
         self.type.append(np.broadcast_to(np.asarray(type_, dtype=np.int8), (n,)))
@@ -274,8 +309,17 @@ class _Columns:
 
 # A pending view_end, scheduled when its view_start is generated.
 _SESSION = np.dtype(
-    [("ts", "i8"), ("room", "i8"), ("user", "i8"), ("region", "i4"), ("platform", "i4"),
-     ("app_version", "i4"), ("creator_tier", "i4"), ("network", "i4"), ("value", "f8")]
+    [
+        ("ts", "i8"),
+        ("room", "i8"),
+        ("user", "i8"),
+        ("region", "i4"),
+        ("platform", "i4"),
+        ("app_version", "i4"),
+        ("creator_tier", "i4"),
+        ("network", "i4"),
+        ("value", "f8"),
+    ]
 )
 
 
@@ -317,9 +361,7 @@ class LiveModel:
             if dimension not in self._codes:
                 raise ValueError(f"unknown dimension {dimension!r} (known: {', '.join(DIMENSIONS)})")
             if value not in self._codes[dimension]:
-                raise ValueError(
-                    f"unknown {dimension} {value!r} (known: {', '.join(self.vocab[dimension])})"
-                )
+                raise ValueError(f"unknown {dimension} {value!r} (known: {', '.join(self.vocab[dimension])})")
 
     def chunks(self) -> Iterator[EventFrame]:
         return _Simulation(self).run()
@@ -362,7 +404,9 @@ class _Simulation:
         self.popularity = 1.0 / np.arange(1, n_rooms + 1) ** p.zipf_exponent
         self.room_tier = np.array([tier_of_rank(rank, n_rooms) for rank in range(n_rooms)], dtype=np.int32)
         self.room_region = rng.choice(self.n_regions, size=n_rooms, p=self.region_weight).astype(np.int32)
-        self.room_platform = rng.choice(len(p.platforms), size=n_rooms, p=self.platform_share).astype(np.int32)
+        self.room_platform = rng.choice(len(p.platforms), size=n_rooms, p=self.platform_share).astype(
+            np.int32
+        )
         self.room_network = np.array(
             [rng.choice(len(networks), p=self.network_share[r]) for r in self.room_region], dtype=np.int32
         )
@@ -377,7 +421,9 @@ class _Simulation:
         self.live_end = np.full(n_rooms, t0 - 1, dtype=np.int64)
         live = rng.random(n_rooms) < live_share
         # In steady state a live stream's remaining time is its own length's residual: length-biased.
-        remaining = self._stream_lengths(np.flatnonzero(live), length_biased=True) * rng.random(int(live.sum()))
+        remaining = self._stream_lengths(np.flatnonzero(live), length_biased=True) * rng.random(
+            int(live.sum())
+        )
         self.live_start[live] = t0 - 1
         self.live_end[live] = t0 + remaining.astype(np.int64) + 1
 
@@ -417,11 +463,15 @@ class _Simulation:
     def _version_share(self, t_ms: int) -> np.ndarray:
         """Share of users on each app version: newer versions take over from older ones as they roll out."""
         offset = t_ms - self.model.start_ms
-        adopted = np.array([
-            v.adoption * np.clip((offset - v.released.total_seconds() * 1000) / (v.rollout.total_seconds() * 1000),
-                                 0, 1)
-            for v in self.p.app_versions
-        ])
+        adopted = np.array(
+            [
+                v.adoption
+                * np.clip(
+                    (offset - v.released.total_seconds() * 1000) / (v.rollout.total_seconds() * 1000), 0, 1
+                )
+                for v in self.p.app_versions
+            ]
+        )
         share = np.zeros_like(adopted)
         remaining = 1.0
         for i in range(len(adopted) - 1, 0, -1):
@@ -460,8 +510,16 @@ class _Simulation:
         length = self._watch_ms(cells.size, length_biased=True)
         ends = t0 + (length * self.rng.random(cells.size)).astype(np.int64)
         ends = np.minimum(ends, self.live_end[rooms])
-        self._schedule(ends, rooms, self._region_users(region), region, platform, version, network,
-                       np.round(length / 1000, 1))
+        self._schedule(
+            ends,
+            rooms,
+            self._region_users(region),
+            region,
+            platform,
+            version,
+            network,
+            np.round(length / 1000, 1),
+        )
 
     def _cell_rates(self, t_ms: int) -> np.ndarray:
         """Expected events per second per (type, region, platform, version, network), before effects."""
@@ -480,10 +538,21 @@ class _Simulation:
         weights = np.cumsum(self.popularity * boost * eligible)
         if n == 0 or weights[-1] <= 0:
             return np.zeros(0, dtype=np.int64) if n == 0 else np.full(n, int(np.argmax(self.popularity)))
-        return np.searchsorted(weights, self.rng.random(n) * weights[-1], side="right").clip(0, len(weights) - 1)
+        return np.searchsorted(weights, self.rng.random(n) * weights[-1], side="right").clip(
+            0, len(weights) - 1
+        )
 
-    def _schedule(self, ends: np.ndarray, rooms: np.ndarray, users: np.ndarray, region: np.ndarray,
-                  platform: np.ndarray, version: np.ndarray, network: np.ndarray, value: np.ndarray) -> None:
+    def _schedule(
+        self,
+        ends: np.ndarray,
+        rooms: np.ndarray,
+        users: np.ndarray,
+        region: np.ndarray,
+        platform: np.ndarray,
+        version: np.ndarray,
+        network: np.ndarray,
+        value: np.ndarray,
+    ) -> None:
         sessions = np.empty(ends.shape[0], dtype=_SESSION)
         sessions["ts"] = ends
         sessions["room"] = rooms
@@ -509,11 +578,8 @@ class _Simulation:
 
     def run(self) -> Iterator[EventFrame]:
         model = self.model
-        index = 0
-        for t0 in range(model.start_ms, model.end_ms, model.chunk_ms):
-            t1 = min(t0 + model.chunk_ms, model.end_ms)
-            frame = self._chunk(index, t0, t1)
-            index += 1
+        for index, t0 in enumerate(range(model.start_ms, model.end_ms, model.chunk_ms)):
+            frame = self._chunk(index, t0, min(t0 + model.chunk_ms, model.end_ms))
             if len(frame):
                 yield frame
 
@@ -522,9 +588,11 @@ class _Simulation:
         a drop applies to exactly its span."""
         mid = (t0 + t1) // 2
         return [
-            e for e in self.model.effects
+            e
+            for e in self.model.effects
             if (
-                (e.start_ms < t1 and e.end_ms > t0) if isinstance(e, DropEffect)
+                (e.start_ms < t1 and e.end_ms > t0)
+                if isinstance(e, DropEffect)
                 else (e.start_ms <= mid and (mid < e.end_ms or (isinstance(e, RateEffect) and e.persist)))
             )
         ]
@@ -589,8 +657,14 @@ class _Simulation:
         if due:
             sessions = np.concatenate(due)
             dims = {d: sessions[d] for d in DIMENSIONS}
-            out.add(sessions["ts"], EVENT_TYPE_CODE[EventType.VIEW_END], sessions["room"], sessions["user"],
-                    dims, sessions["value"])
+            out.add(
+                sessions["ts"],
+                EVENT_TYPE_CODE[EventType.VIEW_END],
+                sessions["room"],
+                sessions["user"],
+                dims,
+                sessions["value"],
+            )
         return self._frame(out, active)
 
     def _force_live(self, active: list[Effect], t0: int, t1: int, out: _Columns) -> None:
@@ -608,13 +682,25 @@ class _Simulation:
             return
         versions = self.rng.choice(self.shape[3], size=rooms.size, p=self._version_share(int(ts[0])))
         dims = {
-            "region": self.room_region[rooms], "platform": self.room_platform[rooms], "app_version": versions,
-            "creator_tier": self.room_tier[rooms], "network": self.room_network[rooms],
+            "region": self.room_region[rooms],
+            "platform": self.room_platform[rooms],
+            "app_version": versions,
+            "creator_tier": self.room_tier[rooms],
+            "network": self.room_network[rooms],
         }
         out.add(ts, EVENT_TYPE_CODE[kind], rooms, self.creator_id[rooms], dims, 0.0)
 
-    def _cell_events(self, counts: np.ndarray, value_multiplier: np.ndarray, t0: int, t1: int,
-                     eligible: np.ndarray, room: int | None, bots: int | None, out: _Columns) -> None:
+    def _cell_events(
+        self,
+        counts: np.ndarray,
+        value_multiplier: np.ndarray,
+        t0: int,
+        t1: int,
+        eligible: np.ndarray,
+        room: int | None,
+        bots: int | None,
+        out: _Columns,
+    ) -> None:
         rng = self.rng
         flat_counts = counts.reshape(-1)
         cells = np.repeat(np.arange(flat_counts.size), flat_counts)
@@ -639,23 +725,40 @@ class _Simulation:
         value = np.zeros(n)
         stalls = kind == self.stall_index
         value[stalls] = np.round(
-            rng.lognormal(np.log(self.p.stall_ms_median), 0.9, int(stalls.sum())) * self.network_stall_ms[network[stalls]]
+            rng.lognormal(np.log(self.p.stall_ms_median), 0.9, int(stalls.sum()))
+            * self.network_stall_ms[network[stalls]]
         )
         value[gifts] = np.maximum(
-            1, np.round(rng.lognormal(np.log(self.p.gift_coins_median), self.p.gift_coins_sigma, int(gifts.sum())))
+            1,
+            np.round(
+                rng.lognormal(np.log(self.p.gift_coins_median), self.p.gift_coins_sigma, int(gifts.sum()))
+            ),
         ).clip(max=1_000_000)
         value *= value_multiplier.reshape(-1)[cells]
         value = np.round(value)
 
-        dims = {"region": region, "platform": platform, "app_version": version,
-                "creator_tier": self.room_tier[rooms], "network": network}
+        dims = {
+            "region": region,
+            "platform": platform,
+            "app_version": version,
+            "creator_tier": self.room_tier[rooms],
+            "network": network,
+        }
         out.add(ts, self.type_codes[kind], rooms, users, dims, value)
 
         views = np.flatnonzero(kind == self.view_start_index)
         watch = self._watch_ms(views.size)
         ends = np.minimum(ts[views] + watch.astype(np.int64), self.live_end[rooms[views]])
-        self._schedule(ends, rooms[views], users[views], region[views], platform[views], version[views],
-                       network[views], np.round((ends - ts[views]) / 1000, 1))
+        self._schedule(
+            ends,
+            rooms[views],
+            users[views],
+            region[views],
+            platform[views],
+            version[views],
+            network[views],
+            np.round((ends - ts[views]) / 1000, 1),
+        )
 
     def _frame(self, out: _Columns, active: list[Effect]) -> EventFrame:
         if not out.ts:
@@ -679,9 +782,15 @@ class _Simulation:
         ids = _event_ids(self.model.id_prefix, self.sequence, n)
         self.sequence += n
         return EventFrame(
-            event_id=ids, ts=ts, type=np.concatenate(out.type)[order], room_id=self.room_id[rooms],
-            user_id=np.concatenate(out.user)[order], creator_id=self.creator_id[rooms], dims=dims,
-            vocab=self.model.vocab, value=np.concatenate(out.value)[order],
+            event_id=ids,
+            ts=ts,
+            type=np.concatenate(out.type)[order],
+            room_id=self.room_id[rooms],
+            user_id=np.concatenate(out.user)[order],
+            creator_id=self.creator_id[rooms],
+            dims=dims,
+            vocab=self.model.vocab,
+            value=np.concatenate(out.value)[order],
         )
 
 
@@ -698,12 +807,18 @@ def _event_ids(prefix: str, first: int, n: int) -> list[str]:
     sequence = np.arange(first, first + n, dtype=np.int64)
     for k in range(_ID_SEQUENCE_DIGITS):
         matrix[:, width - 1 - k] = _HEX[(sequence >> (4 * k)) & 15]
-    return matrix.view(f"S{width}").ravel().astype(f"U{width}").tolist()  # type: ignore[no-any-return]
+    return matrix.view(f"S{width}").ravel().astype(f"U{width}").tolist()
 
 
 def _empty_frame(vocab: dict[str, tuple[str, ...]]) -> EventFrame:
     return EventFrame(
-        event_id=[], ts=np.zeros(0, np.int64), type=np.zeros(0, np.int8), room_id=np.zeros(0, np.int64),
-        user_id=np.zeros(0, np.int64), creator_id=np.zeros(0, np.int64),
-        dims={d: np.zeros(0, np.int32) for d in DIMENSIONS}, vocab=vocab, value=np.zeros(0),
+        event_id=[],
+        ts=np.zeros(0, np.int64),
+        type=np.zeros(0, np.int8),
+        room_id=np.zeros(0, np.int64),
+        user_id=np.zeros(0, np.int64),
+        creator_id=np.zeros(0, np.int64),
+        dims={d: np.zeros(0, np.int32) for d in DIMENSIONS},
+        vocab=vocab,
+        value=np.zeros(0),
     )

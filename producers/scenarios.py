@@ -36,8 +36,16 @@ from producers.model import (
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "configs" / "scenarios"
 
 METRICS: tuple[str, ...] = (
-    "concurrent_viewers", "view_starts", "watch_time", "gift_revenue", "gifting_users", "comments",
-    "stall_rate", "stall_p95_ms", "report_rate", "streams_started",
+    "concurrent_viewers",
+    "view_starts",
+    "watch_time",
+    "gift_revenue",
+    "gifting_users",
+    "comments",
+    "stall_rate",
+    "stall_p95_ms",
+    "report_rate",
+    "streams_started",
 )
 
 # A metric a drift or level shift can move, the event type behind it, and every metric that moves with it.
@@ -52,8 +60,14 @@ _METRIC_EVENTS: dict[str, tuple[EventType, tuple[str, ...]]] = {
     "report_rate": (EventType.REPORT, ("report_rate",)),
 }
 ShiftableMetric = Literal[
-    "view_starts", "concurrent_viewers", "watch_time", "gift_revenue", "gifting_users", "comments",
-    "stall_rate", "report_rate",
+    "view_starts",
+    "concurrent_viewers",
+    "watch_time",
+    "gift_revenue",
+    "gifting_users",
+    "comments",
+    "stall_rate",
+    "report_rate",
 ]
 
 
@@ -62,7 +76,7 @@ class ScenarioError(ValueError):
 
 
 def _offset(value: object) -> object:
-    return parse_duration(value) if isinstance(value, str | int | float) else value
+    return parse_duration(str(value)) if isinstance(value, str | int | float) else value
 
 
 class _Incident(BaseModel):
@@ -181,8 +195,14 @@ Incident = Annotated[
     Field(discriminator="kind"),
 ]
 INCIDENT_KINDS: tuple[str, ...] = (
-    "stall_spike", "gift_outage", "viral_surge", "comment_bot_flood", "slow_decline", "level_shift",
-    "ingest_gap", "compound",
+    "stall_spike",
+    "gift_outage",
+    "viral_surge",
+    "comment_bot_flood",
+    "slow_decline",
+    "level_shift",
+    "ingest_gap",
+    "compound",
 )
 
 
@@ -218,7 +238,9 @@ class Scenario(BaseModel):
                 for dimension, value in slice_.items():
                     where = f"incidents[{index}] ({incident.id})"
                     if dimension not in DIMENSIONS:
-                        raise ValueError(f"{where}: unknown dimension {dimension!r} (known: {', '.join(DIMENSIONS)})")
+                        raise ValueError(
+                            f"{where}: unknown dimension {dimension!r} (known: {', '.join(DIMENSIONS)})"
+                        )
                     if dimension not in CELL_DIMENSIONS:
                         raise ValueError(
                             f"{where}: incidents can target {', '.join(CELL_DIMENSIONS)}, not {dimension}"
@@ -228,7 +250,9 @@ class Scenario(BaseModel):
                             f"{where}: unknown {dimension} {value!r} (known: {', '.join(vocab[dimension])})"
                         )
             if isinstance(incident, ViralSurge) and incident.room_rank >= self.model.rooms:
-                raise ValueError(f"incidents[{index}] ({incident.id}): room_rank must be < rooms ({self.model.rooms})")
+                raise ValueError(
+                    f"incidents[{index}] ({incident.id}): room_rank must be < rooms ({self.model.rooms})"
+                )
         return self
 
     def with_rate(self, rate: float | None) -> Scenario:
@@ -276,8 +300,15 @@ def _incident_effects(incident: Any, begin: int, end: int) -> list[Effect]:
         case GiftOutage(region=region, success=success):
             return [RateEffect(begin, end, (EventType.GIFT,), {"region": region}, success)]
         case ViralSurge(room_rank=rank, factor=factor):
-            types = (EventType.VIEW_START, EventType.GIFT, EventType.COMMENT, EventType.LIKE, EventType.SHARE,
-                     EventType.FOLLOW, EventType.STALL)
+            types = (
+                EventType.VIEW_START,
+                EventType.GIFT,
+                EventType.COMMENT,
+                EventType.LIKE,
+                EventType.SHARE,
+                EventType.FOLLOW,
+                EventType.STALL,
+            )
             return [ExtraEffect(begin, end, types, {}, factor, room_rank=rank)]
         case CommentBotFlood(slice=slice_, factor=factor, bots=bots):
             return [ExtraEffect(begin, end, (EventType.COMMENT,), slice_, factor, users=bots)]
@@ -336,7 +367,9 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     path = resolve_scenario_path(name_or_path)
     if not path.is_file():
         known = ", ".join(available_scenarios())
-        raise ScenarioError(f"scenario {str(name_or_path)!r} not found (no file {path}; known names: {known})")
+        raise ScenarioError(
+            f"scenario {str(name_or_path)!r} not found (no file {path}; known names: {known})"
+        )
     try:
         document = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:

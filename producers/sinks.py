@@ -18,7 +18,7 @@ from producers.jsonl import encode_frame
 
 @dataclass(frozen=True, slots=True)
 class SinkReport:
-    """What a sink delivered: events, messages (Kafka) or lines (file), bytes written, errors, seconds open."""
+    """What a sink delivered: events, messages (Kafka) or lines (file), bytes, errors, seconds open."""
 
     events: int
     messages: int
@@ -53,7 +53,9 @@ class JsonlSink:
         self.path = Path(path)
         self._file: BinaryIO = self.path.open("wb")
         # wbits 31 = gzip container; zlib writes a zero mtime and no name, unlike the gzip module.
-        self._compressor = zlib.compressobj(gzip_level, zlib.DEFLATED, 31) if self.path.suffix == ".gz" else None
+        self._compressor = (
+            zlib.compressobj(gzip_level, zlib.DEFLATED, 31) if self.path.suffix == ".gz" else None
+        )
         self._events = 0
         self._bytes = 0
         self._opened = time.perf_counter()
@@ -77,7 +79,10 @@ class JsonlSink:
                 self._bytes += len(tail)
             self._file.close()
             self._report = SinkReport(
-                events=self._events, messages=self._events, bytes=self._bytes, errors=0,
+                events=self._events,
+                messages=self._events,
+                bytes=self._bytes,
+                errors=0,
                 seconds=time.perf_counter() - self._opened,
             )
         return self._report

@@ -30,13 +30,20 @@ def concat(frames: list[EventFrame]) -> EventFrame:
 
 def simulate(scenario: str | Scenario, *, seed: int = 7, duration: timedelta, rate: float) -> EventFrame:
     chosen = (load_scenario(scenario) if isinstance(scenario, str) else scenario).with_rate(rate)
-    model = LiveModel(chosen.model, seed=seed, start=START, duration=duration,
-                      effects=chosen.effects(START, duration))
+    model = LiveModel(
+        chosen.model, seed=seed, start=START, duration=duration, effects=chosen.effects(START, duration)
+    )
     return concat(list(model.chunks()))
 
 
-def select(frame: EventFrame, event_type: str | None = None, *, after: timedelta = timedelta(0),
-           before: timedelta | None = None, **slice_: str) -> np.ndarray:
+def select(
+    frame: EventFrame,
+    event_type: str | None = None,
+    *,
+    after: timedelta = timedelta(0),
+    before: timedelta | None = None,
+    **slice_: str,
+) -> np.ndarray:
     """Boolean mask of events of a type, in [START + after, START + before), in a slice."""
     start_ms = int(START.timestamp() * 1000)
     mask = frame.ts >= start_ms + after.total_seconds() * 1000

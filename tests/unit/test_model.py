@@ -63,14 +63,29 @@ def test_columnar_encoder_refuses_values_it_would_write_differently():
 def test_daily_seasonality_follows_local_time():
     # IN is UTC+5:30: its night (02-05 local) against its evening peak (19-22 local), on the same day.
     frame = simulate("clean", duration=timedelta(hours=24), rate=20)
-    night = count(frame, "view_start", after=timedelta(hours=20, minutes=30), before=timedelta(hours=23, minutes=30),
-                  region="IN")
-    evening = count(frame, "view_start", after=timedelta(hours=13, minutes=30), before=timedelta(hours=16, minutes=30),
-                    region="IN")
+    night = count(
+        frame,
+        "view_start",
+        after=timedelta(hours=20, minutes=30),
+        before=timedelta(hours=23, minutes=30),
+        region="IN",
+    )
+    evening = count(
+        frame,
+        "view_start",
+        after=timedelta(hours=13, minutes=30),
+        before=timedelta(hours=16, minutes=30),
+        region="IN",
+    )
     assert night < 0.35 * evening
     # The US (UTC-6) peaks at a different UTC hour than IN: the regions' curves are shifted, not shared.
-    us_at_in_peak = count(frame, "view_start", after=timedelta(hours=13, minutes=30),
-                          before=timedelta(hours=16, minutes=30), region="US")
+    us_at_in_peak = count(
+        frame,
+        "view_start",
+        after=timedelta(hours=13, minutes=30),
+        before=timedelta(hours=16, minutes=30),
+        region="US",
+    )
     us_evening = count(frame, "view_start", after=timedelta(hours=1), before=timedelta(hours=4), region="US")
     assert us_at_in_peak < 0.7 * us_evening
 
@@ -141,8 +156,13 @@ def test_model_rejects_naive_start_and_unknown_slice_values():
     from producers.model import RateEffect
 
     with pytest.raises(ValueError, match="unknown platform 'blackberry'"):
-        LiveModel(ModelParams(), seed=1, start=datetime(2026, 1, 1, tzinfo=UTC), duration=timedelta(hours=1),
-                  effects=[RateEffect(0, 1, (), {"platform": "blackberry"}, 2.0)])
+        LiveModel(
+            ModelParams(),
+            seed=1,
+            start=datetime(2026, 1, 1, tzinfo=UTC),
+            duration=timedelta(hours=1),
+            effects=[RateEffect(0, 1, (), {"platform": "blackberry"}, 2.0)],
+        )
 
 
 def test_concat_of_chunks_keeps_every_event():

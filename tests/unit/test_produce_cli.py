@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 
 import numpy as np
 import pytest
@@ -18,13 +19,14 @@ BASE = ["produce", "--seed", "5", "--start", "2026-11-23T00:00:00Z", "--rate", "
 
 def test_produce_writes_events_and_labels(tmp_path):
     out, labels = tmp_path / "events.jsonl", tmp_path / "labels.jsonl"
-    result = runner.invoke(app, [*BASE, "--scenario", "demo", "--duration", "15m", "--out", str(out),
-                                 "--labels", str(labels)])
+    result = runner.invoke(
+        app, [*BASE, "--scenario", "demo", "--duration", "15m", "--out", str(out), "--labels", str(labels)]
+    )
     assert result.exit_code == 0, result.output
     lines = out.read_bytes().splitlines()
     events = [decode_event(line) for line in lines]
     assert len(events) > 10_000
-    assert all(a.ts <= b.ts for a, b in zip(events, events[1:], strict=False))
+    assert all(a.ts <= b.ts for a, b in itertools.pairwise(events))
     assert f"produced {len(events):,} events" in result.output
     found = read_labels(labels)
     # demo.yaml has four incidents; two begin within 15 minutes.
@@ -35,7 +37,9 @@ def test_produce_writes_events_and_labels(tmp_path):
 def test_produce_is_byte_identical_for_the_same_seed(tmp_path):
     paths = [tmp_path / "a.jsonl.gz", tmp_path / "b.jsonl.gz"]
     for path in paths:
-        result = runner.invoke(app, [*BASE, "--scenario", "stall_spike", "--duration", "10m", "--out", str(path)])
+        result = runner.invoke(
+            app, [*BASE, "--scenario", "stall_spike", "--duration", "10m", "--out", str(path)]
+        )
         assert result.exit_code == 0, result.output
     assert paths[0].read_bytes() == paths[1].read_bytes()
     assert len(gzip.decompress(paths[0].read_bytes()).splitlines()) > 10_000
@@ -78,9 +82,12 @@ def test_bad_arguments_exit_2_naming_the_option(tmp_path, args, option, message)
 
 def test_bad_scenario_file_is_a_usage_error_naming_file_and_field(tmp_path):
     scenario = tmp_path / "bad.yaml"
-    scenario.write_text("incidents:\n  - {id: x, kind: stall_spike, slice: {platform: blackberry}, start: 1h, end: 2h}\n")
-    result = runner.invoke(app, [*BASE, "--scenario", str(scenario), "--duration", "1m",
-                                 "--out", str(tmp_path / "e.jsonl")])
+    scenario.write_text(
+        "incidents:\n  - {id: x, kind: stall_spike, slice: {platform: blackberry}, start: 1h, end: 2h}\n"
+    )
+    result = runner.invoke(
+        app, [*BASE, "--scenario", str(scenario), "--duration", "1m", "--out", str(tmp_path / "e.jsonl")]
+    )
     assert result.exit_code == 2
     assert "bad.yaml" in result.output and "blackberry" in result.output
 

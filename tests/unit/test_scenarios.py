@@ -55,7 +55,9 @@ def test_stall_spike_hits_android_on_one_version_only():
 def test_compound_incident_needs_both_dimensions():
     duration = timedelta(hours=1, minutes=40)
     frame, base = simulate("compound", duration=duration, rate=RATE), clean(duration)
-    assert stall_rate(frame, **SPAN, region="IN", network="3g") > 3 * stall_rate(base, **SPAN, region="IN", network="3g")
+    assert stall_rate(frame, **SPAN, region="IN", network="3g") > 3 * stall_rate(
+        base, **SPAN, region="IN", network="3g"
+    )
     for other in ({"region": "IN", "network": "wifi"}, {"region": "BR", "network": "3g"}, {"region": "US"}):
         assert within_normal_range(stall_rate(frame, **SPAN, **other), stall_rate(base, **SPAN, **other), 0.3)
 
@@ -70,8 +72,12 @@ def test_gift_outage_drops_revenue_in_one_region():
     assert revenue(frame, **SPAN, region="BR") < 0.1 * revenue(base, **SPAN, region="BR")
     # Revenue is heavy-tailed, so other regions are compared by gift counts.
     for region in ("US", "IN", "MX"):
-        assert within_normal_range(count(frame, "gift", **SPAN, region=region), count(base, "gift", **SPAN, region=region))
-    assert within_normal_range(count(frame, "comment", **SPAN, region="BR"), count(base, "comment", **SPAN, region="BR"))
+        assert within_normal_range(
+            count(frame, "gift", **SPAN, region=region), count(base, "gift", **SPAN, region=region)
+        )
+    assert within_normal_range(
+        count(frame, "comment", **SPAN, region="BR"), count(base, "comment", **SPAN, region="BR")
+    )
 
 
 def test_viral_surge_multiplies_one_room():
@@ -84,9 +90,14 @@ def test_viral_surge_multiplies_one_room():
         surged = int((select(frame, kind, **span) & in_room).sum())
         normal = int((select(base, kind, **span) & (base.room_id == room)).sum())
         assert surged > 5 * max(normal, 1), kind
-    assert count(frame, "view_start", **span, creator_tier="mid") > 1.3 * count(base, "view_start", **span, creator_tier="mid")
-    assert within_normal_range(count(frame, "view_start", **span, creator_tier="top"),
-                               count(base, "view_start", **span, creator_tier="top"), 0.15)
+    assert count(frame, "view_start", **span, creator_tier="mid") > 1.3 * count(
+        base, "view_start", **span, creator_tier="mid"
+    )
+    assert within_normal_range(
+        count(frame, "view_start", **span, creator_tier="top"),
+        count(base, "view_start", **span, creator_tier="top"),
+        0.15,
+    )
 
 
 def test_comment_bot_flood_comes_from_few_users():
@@ -95,9 +106,11 @@ def test_comment_bot_flood_comes_from_few_users():
     span = {"after": timedelta(hours=1), "before": timedelta(hours=1, minutes=20)}
     comments = select(frame, "comment", **span, region="ID")
     assert comments.sum() > 4 * count(base, "comment", **span, region="ID")
-    users, per_user = np.unique(frame.user_id[comments], return_counts=True)
+    _, per_user = np.unique(frame.user_id[comments], return_counts=True)
     assert np.sort(per_user)[-40:].sum() > 0.7 * comments.sum()  # 40 bots write most comments
-    assert within_normal_range(count(frame, "comment", **span, region="US"), count(base, "comment", **span, region="US"))
+    assert within_normal_range(
+        count(frame, "comment", **span, region="US"), count(base, "comment", **span, region="US")
+    )
 
 
 def test_slow_decline_drifts_down_then_recovers():
@@ -109,11 +122,17 @@ def test_slow_decline_drifts_down_then_recovers():
         return count(frame, "view_start", **where) / count(base, "view_start", **where)
 
     h = timedelta(hours=1)
-    first, last = ratio(h, h + timedelta(minutes=20)), ratio(h + timedelta(minutes=70), h + timedelta(minutes=90))
+    first, last = (
+        ratio(h, h + timedelta(minutes=20)),
+        ratio(h + timedelta(minutes=70), h + timedelta(minutes=90)),
+    )
     assert first > 0.8 and last < 0.65 and last < first - 0.2
     assert ratio(timedelta(hours=2, minutes=32), duration) > 0.85
-    assert within_normal_range(count(frame, "view_start", **SPAN, platform="android"),
-                               count(base, "view_start", **SPAN, platform="android"), 0.1)
+    assert within_normal_range(
+        count(frame, "view_start", **SPAN, platform="android"),
+        count(base, "view_start", **SPAN, platform="android"),
+        0.1,
+    )
 
 
 def test_level_shift_stays_after_the_labelled_span():
@@ -121,8 +140,12 @@ def test_level_shift_stays_after_the_labelled_span():
     frame, base = simulate("level_shift", duration=duration, rate=RATE), clean(duration)
     later = {"after": timedelta(hours=1, minutes=30), "before": duration}
     for window in (SPAN, later):
-        assert count(frame, "report", **window, region="DE") > 2 * count(base, "report", **window, region="DE")
-    assert within_normal_range(count(frame, "report", **SPAN, region="US"), count(base, "report", **SPAN, region="US"), 0.3)
+        assert count(frame, "report", **window, region="DE") > 2 * count(
+            base, "report", **window, region="DE"
+        )
+    assert within_normal_range(
+        count(frame, "report", **SPAN, region="US"), count(base, "report", **SPAN, region="US"), 0.3
+    )
 
 
 def test_ingest_gap_has_no_events_from_the_region():
@@ -171,12 +194,30 @@ def test_every_shipped_scenario_loads(name):
     ("body", "message"),
     [
         ("incidents:\n  - {id: x, kind: meteor_strike, start: 1h, end: 2h}\n", "meteor_strike"),
-        ("incidents:\n  - {id: x, kind: gift_outage, start: 1h, end: 2h}\n", "incidents.0.gift_outage.region: Field required"),
-        ("incidents:\n  - {id: x, kind: ingest_gap, region: JP, start: 2h, end: 1h}\n", "end (1:00:00) must be after start"),
-        ("incidents:\n  - {id: x, kind: ingest_gap, region: XX, start: 1h, end: 2h}\n", "unknown region 'XX'"),
-        ("incidents:\n  - {id: x, kind: stall_spike, slice: {os: linux}, start: 1h, end: 2h}\n", "unknown dimension 'os'"),
-        ("incidents:\n  - {id: x, kind: compound, slice: {region: IN}, start: 1h, end: 2h}\n", "at least two dimensions"),
-        ("incidents:\n  - {id: x, kind: ingest_gap, region: JP, start: soon, end: 2h}\n", "not a duration: 'soon'"),
+        (
+            "incidents:\n  - {id: x, kind: gift_outage, start: 1h, end: 2h}\n",
+            "incidents.0.gift_outage.region: Field required",
+        ),
+        (
+            "incidents:\n  - {id: x, kind: ingest_gap, region: JP, start: 2h, end: 1h}\n",
+            "end (1:00:00) must be after start",
+        ),
+        (
+            "incidents:\n  - {id: x, kind: ingest_gap, region: XX, start: 1h, end: 2h}\n",
+            "unknown region 'XX'",
+        ),
+        (
+            "incidents:\n  - {id: x, kind: stall_spike, slice: {os: linux}, start: 1h, end: 2h}\n",
+            "unknown dimension 'os'",
+        ),
+        (
+            "incidents:\n  - {id: x, kind: compound, slice: {region: IN}, start: 1h, end: 2h}\n",
+            "at least two dimensions",
+        ),
+        (
+            "incidents:\n  - {id: x, kind: ingest_gap, region: JP, start: soon, end: 2h}\n",
+            "not a duration: 'soon'",
+        ),
         ("model: {rate: -5}\nincidents: []\n", "model.rate"),
         ("incidents: [\n", "not valid YAML"),
     ],
@@ -191,5 +232,5 @@ def test_bad_scenario_files_name_the_file_and_field(tmp_path, body, message):
 
 
 def test_unknown_scenario_name_lists_the_known_ones():
-    with pytest.raises(ScenarioError, match="known names: .*stall_spike"):
+    with pytest.raises(ScenarioError, match=r"known names: .*stall_spike"):
         load_scenario("no_such_scenario")
