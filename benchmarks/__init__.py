@@ -1,0 +1,1 @@
+"""Throughput benchmarks: each ``bench_*`` module prints a table and writes ``results/<name>.json``."""
