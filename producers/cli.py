@@ -83,8 +83,9 @@ def _open_sink(
     bootstrap: str | None,
     topic: str,
     batch_events: int,
-    linger_ms: float,
-    partitions: int,
+    linger_ms: int,
+    partitions: int | None,
+    compression: str,
 ) -> EventSink:
     if out == "kafka":
         from detector.broker import kafka_bootstrap
@@ -96,7 +97,7 @@ def _open_sink(
             topic,
             batch_events=batch_events,
             linger_ms=linger_ms,
-            compression="gzip",
+            compression=compression,
             partitions=partitions,
         )
     return JsonlSink(out)
@@ -116,8 +117,12 @@ def produce(
     bootstrap: str | None = typer.Option(None, envvar="LIVEWATCH_BOOTSTRAP", help="Kafka HOST:PORT."),
     topic: str = typer.Option("live-events", help="Kafka topic (with --out kafka)."),
     batch_events: int = typer.Option(500, help="Most events per Kafka message (1 = one event each)."),
-    linger_ms: float = typer.Option(50.0, help="Longest wait for a Kafka batch to fill, in ms."),
-    partitions: int = typer.Option(6, help="Partitions of the topic, created if missing (with --out kafka)."),
+    linger_ms: int = typer.Option(50, help="Longest wait for a Kafka batch to fill, in ms."),
+    partitions: int | None = typer.Option(
+        None,
+        help="Send room r to partition r % N (the topic's partition count); default: hash of the room key.",
+    ),
+    compression: str = typer.Option("gzip", help="Kafka message compression: gzip or none."),
 ) -> None:
     """Generate Live events for a scenario, with incident labels, into a file or Kafka."""
     try:
@@ -141,8 +146,10 @@ def produce(
     if rate is not None and rate <= 0:
         raise typer.BadParameter("must be positive", param_hint="'--rate'")
     for value, name in ((batch_events, "--batch-events"), (partitions, "--partitions")):
-        if value < 1:
+        if value is not None and value < 1:
             raise typer.BadParameter("must be at least 1", param_hint=f"'{name}'")
+    if compression not in ("gzip", "none"):
+        raise typer.BadParameter(f"{compression!r} is not gzip or none", param_hint="'--compression'")
     if linger_ms < 0:
         raise typer.BadParameter("must not be negative", param_hint="'--linger-ms'")
     try:
@@ -157,23 +164,32 @@ def produce(
         found = chosen.labels(begin, span)
         write_labels(found, labels)
         console.print(f"{len(found)} incident label(s) -> {labels}")
-    report = run(
-        model,
-        out,
-        pace,
-        bootstrap=bootstrap,
-        topic=topic,
-        batch_events=batch_events,
-        linger_ms=linger_ms,
-        partitions=partitions,
-    )
+    began = time.perf_counter()
+    try:
+        report = run(
+            model,
+            out,
+            pace,
+            bootstrap=bootstrap,
+            topic=topic,
+            batch_events=batch_events,
+            linger_ms=linger_ms,
+            partitions=partitions,
+            compression=compression,
+        )
+    except RuntimeError as exc:  # the Kafka sink's DeliveryError: events it could not deliver
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    seconds = time.perf_counter() - began
     console.print(
-        f"produced {report.events:,} events ({report.events_per_second:,.0f} events/s) to {out}: "
+        f"produced {report.events:,} events ({report.events / seconds:,.0f} events/s) to {out}: "
         f"{format_utc(begin)} + {duration}, scenario {chosen.name or scenario}, seed {seed}"
-        + (f", [red]{report.errors} delivery errors[/]" if report.errors else "")
+        + (
+            f", {report.messages:,} messages, {report.errors} delivery errors repaired"
+            if out == "kafka"
+            else ""
+        )
     )
-    if report.errors:
-        raise typer.Exit(1)
 
 
 def run(
@@ -184,8 +200,9 @@ def run(
     bootstrap: str | None = None,
     topic: str = "live-events",
     batch_events: int = 500,
-    linger_ms: float = 50.0,
-    partitions: int = 6,
+    linger_ms: int = 50,
+    partitions: int | None = None,
+    compression: str = "gzip",
 ) -> SinkReport:
     """Drive the model's chunks into the sink, paced when ``speed`` is set, with a progress bar."""
     total_s = model.duration.total_seconds()
@@ -198,6 +215,7 @@ def run(
             batch_events=batch_events,
             linger_ms=linger_ms,
             partitions=partitions,
+            compression=compression,
         )
         pacer = Pacer(speed, model.start_ms) if speed is not None else None
         progress = stack.enter_context(

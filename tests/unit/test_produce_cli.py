@@ -67,6 +67,8 @@ def test_scenario_given_as_a_path(tmp_path):
         (["--scenario", "no_such_scenario"], "--scenario", "not found"),
         (["--rate", "0"], "--rate", "must be positive"),
         (["--batch-events", "0"], "--batch-events", "at least 1"),
+        (["--partitions", "0"], "--partitions", "at least 1"),
+        (["--compression", "zip"], "--compression", "not gzip or none"),
     ],
 )
 def test_bad_arguments_exit_2_naming_the_option(tmp_path, args, option, message):
