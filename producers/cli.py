@@ -143,6 +143,10 @@ def produce(
         raise typer.BadParameter(
             f"{out!r} is neither kafka nor a .jsonl / .jsonl.gz path", param_hint="'--out'"
         )
+    if out != "kafka" and not Path(out).parent.is_dir():
+        raise typer.BadParameter(f"directory {Path(out).parent} does not exist", param_hint="'--out'")
+    if labels is not None and not labels.parent.is_dir():
+        raise typer.BadParameter(f"directory {labels.parent} does not exist", param_hint="'--labels'")
     if rate is not None and rate <= 0:
         raise typer.BadParameter("must be positive", param_hint="'--rate'")
     for value, name in ((batch_events, "--batch-events"), (partitions, "--partitions")):

@@ -169,3 +169,21 @@ def test_concat_of_chunks_keeps_every_event():
     model = LiveModel(ModelParams(rate=100), seed=3, start=START, duration=timedelta(minutes=5))
     frames = list(model.chunks())
     assert len(concat(frames)) == sum(len(f) for f in frames) > 0
+
+
+def test_gzip_and_plain_sinks_hold_the_same_lines_and_report_them(tmp_path):
+    model = LiveModel(ModelParams(rate=100), seed=4, start=START, duration=timedelta(minutes=5))
+    frames = list(model.chunks())
+    reports = []
+    for name in ("e.jsonl", "e.jsonl.gz"):
+        sink = JsonlSink(tmp_path / name)
+        for frame in frames:
+            sink.write(frame)
+        reports.append(sink.close())
+        with pytest.raises(ValueError, match="closed"):
+            sink.write(frames[0])
+    plain, packed = (tmp_path / "e.jsonl").read_bytes(), (tmp_path / "e.jsonl.gz").read_bytes()
+    assert gzip.decompress(packed) == plain == b"".join(encode_frame(f) for f in frames)
+    events = sum(len(f) for f in frames)
+    assert [r.events for r in reports] == [events, events]
+    assert [r.bytes for r in reports] == [len(plain), len(packed)]

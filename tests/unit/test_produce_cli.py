@@ -64,6 +64,8 @@ def test_scenario_given_as_a_path(tmp_path):
         (["--speed", "-3"], "--speed", "positive"),
         (["--start", "yesterday"], "--start", "not an ISO 8601 time"),
         (["--out", "events.csv"], "--out", "neither kafka nor"),
+        (["--out", "/no/such/dir/e.jsonl"], "--out", "does not exist"),
+        (["--labels", "/no/such/dir/labels.jsonl"], "--labels", "does not exist"),
         (["--scenario", "no_such_scenario"], "--scenario", "not found"),
         (["--rate", "0"], "--rate", "must be positive"),
         (["--batch-events", "0"], "--batch-events", "at least 1"),
