@@ -38,6 +38,9 @@ from detector.events import DIMENSIONS, EVENT_TYPE_CODE, EventFrame, EventType
 from producers.durations import parse_duration
 
 TIERS: tuple[str, ...] = ("top", "mid", "long_tail")
+# Room and creator ids follow popularity rank: room_id = ROOM_ID_BASE + rank (one room per creator).
+ROOM_ID_BASE = 10_000
+CREATOR_ID_BASE = 1_000_000
 
 # Local hour -> relative activity (evening peak, trough before dawn); normalised to a mean of 1.
 _HOURLY_ACTIVITY = np.array(
@@ -410,8 +413,8 @@ class _Simulation:
         self.room_network = np.array(
             [rng.choice(len(networks), p=self.network_share[r]) for r in self.room_region], dtype=np.int32
         )
-        self.room_id = np.arange(n_rooms, dtype=np.int64) + 10_000
-        self.creator_id = np.arange(n_rooms, dtype=np.int64) + 1_000_000
+        self.room_id = np.arange(n_rooms, dtype=np.int64) + ROOM_ID_BASE
+        self.creator_id = np.arange(n_rooms, dtype=np.int64) + CREATOR_ID_BASE
         # Streams: mean span per tier, and the share of time a tier's rooms are live on average.
         self.stream_mean_ms = np.array([3.0, 2.0, 1.0])[self.room_tier] * 3_600_000
         live_share = np.array([0.6, 0.35, 0.15])[self.room_tier]

@@ -23,6 +23,7 @@ from detector.events import DIMENSIONS, EventType
 from producers.durations import format_utc, parse_duration
 from producers.model import (
     CELL_DIMENSIONS,
+    ROOM_ID_BASE,
     TIERS,
     DropEffect,
     Effect,
@@ -322,6 +323,8 @@ def _incident_effects(incident: Any, begin: int, end: int) -> list[Effect]:
 
 
 def _default_description(incident: Any) -> str:
+    if isinstance(incident, ViralSurge):
+        return f"room {ROOM_ID_BASE + incident.room_rank} (popularity rank {incident.room_rank}) goes viral"
     where = ", ".join(f"{k}={v}" for s in incident.slices_used() for k, v in s.items()) or "all traffic"
     return f"{incident.kind.replace('_', ' ')} on {where}"
 

@@ -5,6 +5,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
+from producers.model import ROOM_ID_BASE
 from producers.scenarios import (
     INCIDENT_KINDS,
     METRICS,
@@ -84,7 +85,7 @@ def test_viral_surge_multiplies_one_room():
     duration = timedelta(hours=1, minutes=50)
     frame, base = simulate("viral_surge", duration=duration, rate=RATE), clean(duration)
     span = {"after": timedelta(hours=1), "before": timedelta(hours=1, minutes=40)}
-    room = 10_000 + 25  # rank 25: room ids follow popularity rank
+    room = ROOM_ID_BASE + 25  # the scenario's room_rank
     in_room = frame.room_id == room
     for kind in ("view_start", "comment", "gift"):
         surged = int((select(frame, kind, **span) & in_room).sum())
