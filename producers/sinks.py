@@ -27,10 +27,6 @@ class SinkReport:
     errors: int
     seconds: float
 
-    @property
-    def events_per_second(self) -> float:
-        return self.events / self.seconds if self.seconds > 0 else 0.0
-
 
 class EventSink(Protocol):
     def write(self, frame: EventFrame) -> None: ...
