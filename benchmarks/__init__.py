@@ -1,1 +1,1 @@
-"""Benchmarks: each module prints a table and writes benchmarks/results/<name>.json."""
+"""Throughput benchmarks: each ``bench_*`` module prints a table and writes ``results/<name>.json``."""

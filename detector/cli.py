@@ -12,6 +12,7 @@ from rich.console import Console
 
 from detector.broker import BrokerError, EmbeddedBroker
 from detector.config_cli import config_app
+from producers.cli import produce
 
 app = typer.Typer(
     name="livewatch",
@@ -44,6 +45,9 @@ def broker(
         pass
     finally:
         embedded.stop()
+
+
+app.command("produce")(produce)
 
 
 def main() -> None:
