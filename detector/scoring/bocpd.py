@@ -1,0 +1,270 @@
+"""Bayesian online change-point detection (Adams & MacKay 2007) for N series in one kernel call.
+
+Model, per series: the stream is made of segments; within a segment values are Normal with a known
+noise standard deviation ``noise_sd`` around a segment mean, and each segment's mean is drawn from
+Normal(origin, ``prior_sd``^2), where origin is the series' first observed value (so the detector does
+not care about a constant offset: values around 1e8 behave exactly like values around 0). A new
+segment starts at any window with constant hazard 1 / ``hazard_lambda``. The known-variance model is
+chosen on purpose: the ensemble feeds standardised residuals (noise_sd = 1), and with a known variance
+the posterior precision of a run depends on its length only, so the per-run-length constants are
+computed once, and the kernel does one exp per run-length cell and no log.
+
+The run-length posterior ``prob[r]`` is the probability that the current segment began r windows ago
+(r = 0: the current value opens a new segment, judged under the prior predictive; this is the common
+variant of the paper's recursion in which the value that starts a segment belongs to it). It is kept
+for r < R = ``max_run_length``; longer runs are lumped into the last cell. Each step is normalised,
+with log-likelihoods shifted by their maximum first, so that an extreme value cannot underflow all
+cells. The score is P(r < ``window``): the probability that a change happened within the last
+``window`` windows. An alarm is raised when the score crosses ``threshold`` upwards after warm-up.
+
+State per series: ``prob`` and ``mean`` (segment mean relative to origin) as float32 rows of length R
+(1 KB at R = 128), computed in float64; series-major, so one series' rows are contiguous.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from detector.jit import njit
+from detector.scoring.change import ChangeDetector, ChangeResult
+from detector.scoring.state import Field
+
+_FARTHEST = 1e150
+
+
+@dataclass(frozen=True, slots=True)
+class BocpdParams:
+    """hazard_lambda: expected windows between changes; max_run_length: R; window: w of the score."""
+
+    hazard_lambda: float = 250.0
+    max_run_length: int = 128
+    window: int = 5
+    threshold: float = 0.5
+    noise_sd: float = 1.0
+    prior_sd: float = 3.0
+    min_instances: int = 20
+
+    def __post_init__(self) -> None:
+        if not np.isfinite(self.hazard_lambda) or self.hazard_lambda <= 1:
+            raise ValueError(f"BocpdParams.hazard_lambda must be a finite number > 1, got {self.hazard_lambda!r}")
+        if self.max_run_length < 2:
+            raise ValueError(f"BocpdParams.max_run_length must be >= 2, got {self.max_run_length!r}")
+        if not 1 <= self.window < self.max_run_length:
+            raise ValueError(
+                f"BocpdParams.window must be in [1, max_run_length), got {self.window!r} "
+                f"with max_run_length={self.max_run_length}"
+            )
+        if not 0 < self.threshold < 1:
+            raise ValueError(f"BocpdParams.threshold must be in (0, 1), got {self.threshold!r}")
+        if not np.isfinite(self.noise_sd) or self.noise_sd <= 0:
+            raise ValueError(f"BocpdParams.noise_sd must be a finite number > 0, got {self.noise_sd!r}")
+        if not np.isfinite(self.prior_sd) or self.prior_sd <= 0:
+            raise ValueError(f"BocpdParams.prior_sd must be a finite number > 0, got {self.prior_sd!r}")
+        if self.min_instances < self.window:
+            raise ValueError(
+                f"BocpdParams.min_instances must be >= window ({self.window}), got {self.min_instances!r}: "
+                "every run is shorter than the window at the start of a series"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class _RunLengthConstants:
+    """Predictive log-normaliser, predictive precision and mean-update gain per run-length cell."""
+
+    log_norm: np.ndarray
+    precision: np.ndarray
+    gain: np.ndarray
+    prior_log_norm: float
+    prior_precision: float
+    prior_gain: float
+
+
+def _run_length_constants(params: BocpdParams) -> _RunLengthConstants:
+    noise_var = params.noise_sd**2
+    prior_var = params.prior_sd**2
+
+    def mean_precision(n_observations: np.ndarray | float) -> np.ndarray | float:
+        return 1.0 / prior_var + n_observations / noise_var
+
+    # Cell r holds a segment of r + 1 values; its next value is predicted with the noise variance plus
+    # the remaining uncertainty of the segment mean, and folding that value in moves the mean by a gain.
+    n_in_cell = np.arange(1, params.max_run_length + 1, dtype=np.float64)
+    predictive_var = noise_var + 1.0 / mean_precision(n_in_cell)
+    prior_predictive_var = noise_var + prior_var
+    return _RunLengthConstants(
+        log_norm=-0.5 * np.log(2.0 * np.pi * predictive_var),
+        precision=1.0 / predictive_var,
+        gain=(1.0 / noise_var) / mean_precision(n_in_cell + 1.0),
+        prior_log_norm=-0.5 * math.log(2.0 * math.pi * prior_predictive_var),
+        prior_precision=1.0 / prior_predictive_var,
+        prior_gain=float((1.0 / noise_var) / mean_precision(1.0)),
+    )
+
+
+class Bocpd(ChangeDetector):
+    """BOCPD for many series; ``update`` takes one value per series (standardised or raw with noise_sd)."""
+
+    def __init__(self, params: BocpdParams, capacity: int = 16) -> None:
+        run_lengths = (params.max_run_length,)
+        super().__init__(
+            f"bocpd_r{params.max_run_length}",
+            {
+                "prob": Field("float32", run_lengths),
+                "mean": Field("float32", run_lengths),
+                "origin": Field("float64"),
+                "seen": Field("int64"),
+                "above": Field("bool"),
+            },
+            capacity,
+        )
+        self.params = params
+        self._constants = _run_length_constants(params)
+        self._scratch = np.empty(params.max_run_length, dtype=np.float64)
+
+    def update(self, x: np.ndarray, out: ChangeResult | None = None) -> ChangeResult:
+        """Score one window: ``x[i]`` is series i's value (NaN = missing). ``out`` reuses result arrays."""
+        values = self._window_values(x)
+        result = self._outputs(values.shape[0], out)
+        p, c = self.params, self._constants
+        _bocpd_kernel(
+            values,
+            1.0 / p.hazard_lambda,
+            p.window,
+            p.threshold,
+            p.min_instances,
+            c.log_norm,
+            c.precision,
+            c.gain,
+            c.prior_log_norm,
+            c.prior_precision,
+            c.prior_gain,
+            self._state["prob"],
+            self._state["mean"],
+            self._state["origin"],
+            self._state["seen"],
+            self._state["above"],
+            self._scratch,
+            result.statistic,
+            result.score,
+            result.detected,
+            result.direction,
+        )
+        return result
+
+
+@njit
+def _bocpd_kernel(
+    x: np.ndarray,
+    hazard: float,
+    window: int,
+    threshold: float,
+    min_instances: int,
+    log_norm: np.ndarray,
+    precision: np.ndarray,
+    gain: np.ndarray,
+    prior_log_norm: float,
+    prior_precision: float,
+    prior_gain: float,
+    prob: np.ndarray,
+    mean: np.ndarray,
+    origin: np.ndarray,
+    seen: np.ndarray,
+    above: np.ndarray,
+    weight: np.ndarray,
+    statistic: np.ndarray,
+    score: np.ndarray,
+    detected: np.ndarray,
+    direction: np.ndarray,
+) -> None:
+    n_cells = prob.shape[1]
+    last = n_cells - 1
+    for i in range(x.shape[0]):
+        statistic[i] = 0.0
+        score[i] = 0.0
+        detected[i] = False
+        direction[i] = 0
+        value = x[i]
+        if not np.isfinite(value):
+            continue
+        p = prob[i]
+        m = mean[i]
+        if seen[i] == 0:
+            # The first value opens the first segment: all mass on r = 0, the mean learned from it.
+            origin[i] = value
+            p[:] = 0.0
+            m[:] = 0.0
+            p[0] = 1.0
+            seen[i] = 1
+            continue
+        y = value - origin[i]
+        # Beyond this distance y * y overflows; such a value is a change whatever its exact size.
+        if y > _FARTHEST:
+            y = _FARTHEST
+        elif y < -_FARTHEST:
+            y = -_FARTHEST
+
+        # Log predictive density of y for every run (continuing) and for a new segment, and their max.
+        new_loglik = prior_log_norm - 0.5 * y * y * prior_precision
+        top = new_loglik
+        for r in range(n_cells):
+            d = y - m[r]
+            loglik = log_norm[r] - 0.5 * d * d * precision[r]
+            if p[r] > 0.0:
+                weight[r] = loglik
+                top = max(top, loglik)
+            else:
+                # An empty cell must not overflow exp(loglik - top) into inf * 0 = NaN.
+                weight[r] = -np.inf
+
+        # Joint mass of (run, y); shifting by the max keeps at least one cell representable.
+        new_weight = hazard * math.exp(new_loglik - top)
+        total = new_weight
+        for r in range(n_cells):
+            w = (1.0 - hazard) * p[r] * math.exp(weight[r] - top)
+            weight[r] = w
+            total += w
+
+        # Grow every run by one (the last cell absorbs the runs beyond it) and fold y into its mean.
+        scale = 1.0 / total
+        merged = weight[last] + weight[last - 1]
+        if merged > 0.0:
+            mean_last = m[last] + gain[last] * (y - m[last])
+            mean_before = m[last - 1] + gain[last - 1] * (y - m[last - 1])
+            m[last] = (weight[last] * mean_last + weight[last - 1] * mean_before) / merged
+        p[last] = merged * scale
+        for r in range(last - 1, 0, -1):
+            m[r] = m[r - 1] + gain[r - 1] * (y - m[r - 1])
+            p[r] = weight[r - 1] * scale
+        m[0] = prior_gain * y
+        p[0] = new_weight * scale
+        seen[i] += 1
+
+        # P(change within the last `window` windows), and which way the recent runs moved the mean.
+        recent = 0.0
+        recent_mean = 0.0
+        older_mean = 0.0
+        for r in range(window):
+            recent += p[r]
+            recent_mean += p[r] * m[r]
+        for r in range(window, n_cells):
+            older_mean += p[r] * m[r]
+        if recent > 1.0:
+            recent = 1.0
+        if seen[i] <= min_instances:
+            continue
+        statistic[i] = recent
+        score[i] = recent
+        older = 1.0 - recent
+        if recent > 0.0 and older > 0.0:
+            shift = recent_mean / recent - older_mean / older
+            if shift > 0.0:
+                direction[i] = 1
+            elif shift < 0.0:
+                direction[i] = -1
+        is_above = recent > threshold
+        if is_above and not above[i]:
+            detected[i] = True
+        above[i] = is_above
