@@ -49,7 +49,9 @@ class BocpdParams:
 
     def __post_init__(self) -> None:
         if not np.isfinite(self.hazard_lambda) or self.hazard_lambda <= 1:
-            raise ValueError(f"BocpdParams.hazard_lambda must be a finite number > 1, got {self.hazard_lambda!r}")
+            raise ValueError(
+                f"BocpdParams.hazard_lambda must be a finite number > 1, got {self.hazard_lambda!r}"
+            )
         if self.max_run_length < 2:
             raise ValueError(f"BocpdParams.max_run_length must be >= 2, got {self.max_run_length!r}")
         if not 1 <= self.window < self.max_run_length:

@@ -55,7 +55,9 @@ class PageHinkleyParams:
         if not np.isfinite(self.delta) or self.delta < 0:
             raise ValueError(f"PageHinkleyParams.delta must be a finite number >= 0, got {self.delta!r}")
         if not np.isfinite(self.threshold) or self.threshold <= 0:
-            raise ValueError(f"PageHinkleyParams.threshold must be a finite number > 0, got {self.threshold!r}")
+            raise ValueError(
+                f"PageHinkleyParams.threshold must be a finite number > 0, got {self.threshold!r}"
+            )
         if not 0 < self.alpha <= 1:
             raise ValueError(f"PageHinkleyParams.alpha must be in (0, 1], got {self.alpha!r}")
         if self.mode not in MODES:

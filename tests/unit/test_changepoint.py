@@ -27,8 +27,12 @@ FAMILIES: list[tuple[str, Callable[[int], ChangeDetector], Callable[[], object]]
     *[
         (
             f"page_hinkley_{mode}",
-            lambda n, mode=mode: PageHinkley(PageHinkleyParams(min_instances=20, threshold=15.0, mode=mode), n),
-            lambda mode=mode: NaivePageHinkley(PageHinkleyParams(min_instances=20, threshold=15.0, mode=mode)),
+            lambda n, mode=mode: PageHinkley(
+                PageHinkleyParams(min_instances=20, threshold=15.0, mode=mode), n
+            ),
+            lambda mode=mode: NaivePageHinkley(
+                PageHinkleyParams(min_instances=20, threshold=15.0, mode=mode)
+            ),
         )
         for mode in ("up", "down", "both")
     ],
@@ -246,3 +250,177 @@ def test_detection_windows_are_pinned(family: str, kind: str) -> None:
     first, count = PINNED[(family, kind)]
     assert (windows[0] if windows else None, len(windows)) == (first, count)
     assert all(t >= 200 for t in windows), "no false alarm before the incident"
+
+
+# --- edge cases -------------------------------------------------------------------------------------------
+
+ALL = [f for f in FAMILIES if f[0] != "bocpd_r128"]
+ALL_IDS = [f[0] for f in ALL]
+
+
+# CUSUM takes standardised residuals: a constant 1e8 would be a real, huge residual, not an offset.
+CONSTANT_CASES = [
+    (*family, level) for family in ALL for level in (0.3, 1e8) if (family[0], level) != ("cusum", 1e8)
+]
+
+
+@pytest.mark.parametrize(("name", "make", "make_reference", "level"), CONSTANT_CASES)
+def test_constant_stream_raises_nothing_and_stays_finite(
+    name: str, make: Callable[[int], ChangeDetector], make_reference: Callable[[], object], level: float
+) -> None:
+    statistic, score, detected, direction = run_detector(make(2), np.full((300, 2), level))
+    assert not detected.any()
+    assert np.isfinite(statistic).all() and np.isfinite(score).all()
+    assert score.max() < 0.5
+    assert not direction.any(), "nothing moves, so no direction"
+
+
+@pytest.mark.parametrize(("name", "make", "make_reference"), ALL, ids=ALL_IDS)
+def test_missing_windows_leave_the_state_untouched(
+    name: str, make: Callable[[int], ChangeDetector], make_reference: Callable[[], object]
+) -> None:
+    stream = shifting_streams(9, n_windows=300, n_series=3, nan_fraction=0.0)
+    gappy = stream.copy()
+    gaps = np.zeros(300, dtype=bool)
+    gaps[[5, 40, 41, 42, 150, 151, 230]] = True
+    gappy[gaps] = np.nan
+    with_gaps = run_detector(make(3), gappy)
+    without_gaps = run_detector(make(3), stream[~gaps])
+    for gapped, compact in zip(with_gaps, without_gaps, strict=True):
+        np.testing.assert_array_equal(gapped[~gaps], compact)
+        assert not gapped[gaps].any(), "a missing window scores 0, detects nothing, has no direction"
+
+
+def test_infinite_values_count_as_missing() -> None:
+    series = shifting_streams(10, n_windows=200, n_series=1, nan_fraction=0.0)[:, 0]
+    stream = np.stack([series, series], axis=1)
+    stream[[50, 120], 0] = [np.inf, -np.inf]
+    stream[[50, 120], 1] = np.nan
+    for detector in (Cusum(CusumParams(), 2), PageHinkley(PH_SENSITIVE, 2), Bocpd(BOCPD_SMALL, 2)):
+        for output in run_detector(detector, stream):
+            np.testing.assert_array_equal(output[:, 0], output[:, 1])
+            assert np.isfinite(output).all()
+
+
+def test_bocpd_ignores_a_constant_offset() -> None:
+    values = incident("shift_up")
+    plain = run_detector(Bocpd(BocpdParams(), 1), values[:, None])
+    offset = run_detector(Bocpd(BocpdParams(), 1), values[:, None] + 1e8)
+    np.testing.assert_array_equal(offset[2], plain[2])
+    np.testing.assert_allclose(offset[1], plain[1], atol=1e-5)
+
+
+def test_no_detection_during_warm_up() -> None:
+    huge_from_start = np.full(40, 50.0)
+    huge_from_start[::2] = -50.0
+    cusum = Cusum(CusumParams(min_instances=10), capacity=1)
+    assert detection_windows(cusum, huge_from_start)[0] == 10  # the first value after warm-up alarms
+    jump = np.zeros(60)
+    jump[3:] = 100.0
+    bocpd = Bocpd(BocpdParams(min_instances=20), capacity=1)
+    assert detection_windows(bocpd, jump) == []  # the jump at 3 is history by the end of warm-up
+    ph_params = PageHinkleyParams(min_instances=25, threshold=5.0)
+    ph_windows = detection_windows(PageHinkley(ph_params, capacity=1), jump)
+    assert ph_windows and ph_windows[0] >= 24  # count >= min_instances from the 25th value (index 24)
+    assert ph_windows == river_detection_windows(ph_params, jump)
+
+
+@pytest.mark.parametrize(("name", "make", "make_reference"), ALL, ids=ALL_IDS)
+def test_capacity_growth_keeps_existing_series_state(
+    name: str, make: Callable[[int], ChangeDetector], make_reference: Callable[[], object]
+) -> None:
+    stream = shifting_streams(12, n_windows=240, n_series=3)
+    steady = make(3)
+    growing = make(3)
+    expected = run_detector(steady, stream)
+    run_detector(growing, stream[:120])
+    growing.ensure_capacity(40)
+    assert growing.capacity == 48
+    newcomers = np.full((120, 37), np.nan)
+    newcomers[:, -1] = 0.0
+    later = run_detector(growing, np.hstack([stream[120:], newcomers]))
+    for full, grown in zip(expected, later, strict=True):
+        np.testing.assert_array_equal(grown[:, :3], full[120:])
+    fresh = run_detector(make(1), newcomers[:, -1:])
+    np.testing.assert_array_equal(later[0][:, -1:], fresh[0])
+
+
+@pytest.mark.parametrize(("name", "make", "make_reference"), ALL, ids=ALL_IDS)
+def test_reset_rows_restart_those_series_only(
+    name: str, make: Callable[[int], ChangeDetector], make_reference: Callable[[], object]
+) -> None:
+    stream = shifting_streams(13, n_windows=200, n_series=3)
+    detector = make(3)
+    run_detector(detector, stream[:100])
+    detector.reset([1])
+    after = run_detector(detector, stream[100:])
+    untouched = make(3)
+    expected = run_detector(untouched, stream)
+    restarted = run_detector(make(1), stream[100:, 1:2])
+    for got, full, alone in zip(after, expected, restarted, strict=True):
+        np.testing.assert_array_equal(got[:, [0, 2]], full[100:, [0, 2]])
+        np.testing.assert_array_equal(got[:, 1:2], alone)
+
+
+@pytest.mark.parametrize(("name", "make", "make_reference"), ALL, ids=ALL_IDS)
+def test_state_round_trips_through_bytes(
+    name: str, make: Callable[[int], ChangeDetector], make_reference: Callable[[], object]
+) -> None:
+    stream = shifting_streams(14, n_windows=200, n_series=4)
+    original = make(4)
+    run_detector(original, stream[:90])
+    restored = make(1)
+    restored.load_bytes(original.to_bytes())
+    assert restored.capacity == original.capacity
+    for a, b in zip(run_detector(original, stream[90:]), run_detector(restored, stream[90:]), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_snapshot_of_another_family_or_shape_is_refused() -> None:
+    with pytest.raises(StateError, match="family"):
+        PageHinkley(PageHinkleyParams()).load_bytes(Cusum(CusumParams()).to_bytes())
+    with pytest.raises(StateError, match="family"):
+        Bocpd(BocpdParams(max_run_length=64)).load_bytes(Bocpd(BocpdParams()).to_bytes())
+
+
+def test_state_per_series_is_small() -> None:
+    assert Cusum(CusumParams()).nbytes_per_series == 24
+    assert PageHinkley(PageHinkleyParams()).nbytes_per_series == 49
+    assert Bocpd(BocpdParams()).nbytes_per_series == 2 * 128 * 4 + 8 + 8 + 1
+
+
+# --- properties ---------------------------------------------------------------------------------------------
+
+finite_windows = hnp.arrays(
+    np.float64,
+    st.tuples(st.integers(1, 60), st.integers(1, 3)),
+    elements=st.floats(-1e12, 1e12, allow_nan=False) | st.just(np.nan),
+)
+
+
+@pytest.mark.parametrize(("name", "make", "make_reference"), ALL, ids=ALL_IDS)
+@settings(max_examples=40, deadline=None)
+@given(stream=finite_windows)
+def test_scores_stay_in_unit_interval_and_nothing_is_nan(
+    name: str, make: Callable[[int], ChangeDetector], make_reference: Callable[[], object], stream: np.ndarray
+) -> None:
+    statistic, score, detected, direction = run_detector(make(stream.shape[1]), stream)
+    assert np.isfinite(statistic).all()
+    assert ((score >= 0) & (score <= 1)).all()
+    assert set(np.unique(direction)) <= {-1, 0, 1}
+    assert not detected[np.isnan(stream)].any()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    stream=hnp.arrays(
+        np.float64,
+        st.tuples(st.integers(1, 40), st.just(2)),
+        elements=st.floats(allow_nan=False, allow_infinity=False),
+    )
+)
+def test_bocpd_and_cusum_survive_any_finite_magnitude(stream: np.ndarray) -> None:
+    for detector in (Cusum(CusumParams(), 2), Bocpd(BOCPD_SMALL, 2)):
+        statistic, score, _, _ = run_detector(detector, stream)
+        assert np.isfinite(score).all() and ((score >= 0) & (score <= 1)).all()
+        assert not np.isnan(statistic).any()
