@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detector.jit import njit
+from detector.jit import njit, njit_finite_math
 from detector.scoring.change import ChangeDetector, ChangeResult
 from detector.scoring.state import Field
 
@@ -124,7 +124,9 @@ class Bocpd(ChangeDetector):
         )
         self.params = params
         self._constants = _run_length_constants(params)
-        self._scratch = np.empty(params.max_run_length, dtype=np.float64)
+        # Per-step scratch rows shared by all series, allocated once.
+        self._loglik = np.empty(params.max_run_length, dtype=np.float64)
+        self._grown_mean = np.empty(params.max_run_length, dtype=np.float64)
 
     def update(self, x: np.ndarray, out: ChangeResult | None = None) -> ChangeResult:
         """Score one window: ``x[i]`` is series i's value (NaN = missing). ``out`` reuses result arrays."""
@@ -148,13 +150,105 @@ class Bocpd(ChangeDetector):
             self._state["origin"],
             self._state["seen"],
             self._state["above"],
-            self._scratch,
+            self._loglik,
+            self._grown_mean,
             result.statistic,
             result.score,
             result.detected,
             result.direction,
         )
         return result
+
+
+_LOG2_E = 1.4426950408889634
+# ln 2 split in a high part exact in few bits and the remainder, so k * ln 2 is subtracted without error.
+_LN2_HIGH = 0.6931471803691238
+_LN2_LOW = 1.9082149292705877e-10
+_SMALLEST_EXPONENT = -708.0  # exp(-708) is still a normal float64; anything lower is negligible here
+
+
+@njit_finite_math
+def _exp_nonpositive(v: float) -> float:
+    """exp(v) for v <= 0 (clamped at -708), within a few ulp of math.exp, as plain arithmetic.
+
+    libm's exp is a call that stops the run-length loop from vectorising; this is the usual range
+    reduction exp(v) = 2**k * exp(v - k ln 2) with |v - k ln 2| <= ln(2) / 2 and a degree-12 Taylor
+    polynomial (truncation error < 2e-16), and 2**k built from its exponent bits.
+    """
+    v = v if v > _SMALLEST_EXPONENT else _SMALLEST_EXPONENT
+    k = math.floor(v * _LOG2_E + 0.5)
+    f = v - k * _LN2_HIGH - k * _LN2_LOW
+    poly = 1.0 / 479001600.0
+    for divisor in (39916800.0, 3628800.0, 362880.0, 40320.0, 5040.0, 720.0, 120.0, 24.0, 6.0, 2.0, 1.0, 1.0):
+        poly = poly * f + 1.0 / divisor
+    return poly * np.int64((np.int64(k) + 1023) << 52).view(np.float64)
+
+
+@njit_finite_math
+def _advance_one_series(
+    y: float,
+    p: np.ndarray,
+    m: np.ndarray,
+    hazard: float,
+    window: int,
+    log_norm: np.ndarray,
+    precision: np.ndarray,
+    gain: np.ndarray,
+    prior_log_norm: float,
+    prior_precision: float,
+    prior_gain: float,
+    loglik: np.ndarray,
+    grown_mean: np.ndarray,
+) -> tuple[float, float, float]:
+    """One BOCPD step of one series (finite y): updates p, m in place; returns (P(r < window), means)."""
+    n_cells = p.shape[0]
+    last = n_cells - 1
+
+    # Log predictive density of y under every run and under a new segment; each run's mean grown by y.
+    new_loglik = prior_log_norm - 0.5 * y * y * prior_precision
+    for r in range(n_cells):
+        d = y - m[r]
+        # An empty cell must not take part in the max below (its exp could overflow into inf * 0).
+        loglik[r] = log_norm[r] - 0.5 * d * d * precision[r] if p[r] > 0.0 else -1e300
+        grown_mean[r] = m[r] + gain[r] * d
+    top = new_loglik
+    for r in range(n_cells):
+        top = loglik[r] if loglik[r] > top else top
+
+    # Joint mass of (run, y), shifted by the max so at least one cell is representable; the weights
+    # overwrite the log-likelihoods.
+    new_weight = hazard * _exp_nonpositive(new_loglik - top)
+    keep = 1.0 - hazard
+    total = new_weight
+    for r in range(n_cells):
+        w = keep * p[r] * _exp_nonpositive(loglik[r] - top)
+        loglik[r] = w
+        total += w
+    weight = loglik
+
+    # Every run grows by one; the last cell also keeps the runs beyond it (mass-weighted mean).
+    scale = 1.0 / total
+    merged = weight[last] + weight[last - 1]
+    tail_mean = m[last]
+    if merged > 0.0:
+        tail_mean = (weight[last] * grown_mean[last] + weight[last - 1] * grown_mean[last - 1]) / merged
+    p[0] = new_weight * scale
+    m[0] = prior_gain * y
+    for r in range(1, last):
+        p[r] = weight[r - 1] * scale
+        m[r] = grown_mean[r - 1]
+    p[last] = merged * scale
+    m[last] = tail_mean
+
+    recent = 0.0
+    recent_level = 0.0
+    all_level = 0.0
+    for r in range(n_cells):
+        all_level += p[r] * m[r]
+    for r in range(window):
+        recent += p[r]
+        recent_level += p[r] * m[r]
+    return recent, recent_level, all_level - recent_level
 
 
 @njit
@@ -175,14 +269,13 @@ def _bocpd_kernel(
     origin: np.ndarray,
     seen: np.ndarray,
     above: np.ndarray,
-    weight: np.ndarray,
+    loglik: np.ndarray,
+    grown_mean: np.ndarray,
     statistic: np.ndarray,
     score: np.ndarray,
     detected: np.ndarray,
     direction: np.ndarray,
 ) -> None:
-    n_cells = prob.shape[1]
-    last = n_cells - 1
     for i in range(x.shape[0]):
         statistic[i] = 0.0
         score[i] = 0.0
@@ -191,77 +284,30 @@ def _bocpd_kernel(
         value = x[i]
         if not np.isfinite(value):
             continue
-        p = prob[i]
-        m = mean[i]
         if seen[i] == 0:
             # The first value opens the first segment: all mass on r = 0, the mean learned from it.
             origin[i] = value
-            p[:] = 0.0
-            m[:] = 0.0
-            p[0] = 1.0
+            prob[i, :] = 0.0
+            mean[i, :] = 0.0
+            prob[i, 0] = 1.0
             seen[i] = 1
             continue
         y = value - origin[i]
         # Beyond this distance y * y overflows; such a value is a change whatever its exact size.
-        if y > _FARTHEST:
-            y = _FARTHEST
-        elif y < -_FARTHEST:
-            y = -_FARTHEST
-
-        # Log predictive density of y for every run (continuing) and for a new segment, and their max.
-        new_loglik = prior_log_norm - 0.5 * y * y * prior_precision
-        top = new_loglik
-        for r in range(n_cells):
-            d = y - m[r]
-            loglik = log_norm[r] - 0.5 * d * d * precision[r]
-            if p[r] > 0.0:
-                weight[r] = loglik
-                top = max(top, loglik)
-            else:
-                # An empty cell must not overflow exp(loglik - top) into inf * 0 = NaN.
-                weight[r] = -np.inf
-
-        # Joint mass of (run, y); shifting by the max keeps at least one cell representable.
-        new_weight = hazard * math.exp(new_loglik - top)
-        total = new_weight
-        for r in range(n_cells):
-            w = (1.0 - hazard) * p[r] * math.exp(weight[r] - top)
-            weight[r] = w
-            total += w
-
-        # Grow every run by one (the last cell absorbs the runs beyond it) and fold y into its mean.
-        scale = 1.0 / total
-        merged = weight[last] + weight[last - 1]
-        if merged > 0.0:
-            mean_last = m[last] + gain[last] * (y - m[last])
-            mean_before = m[last - 1] + gain[last - 1] * (y - m[last - 1])
-            m[last] = (weight[last] * mean_last + weight[last - 1] * mean_before) / merged
-        p[last] = merged * scale
-        for r in range(last - 1, 0, -1):
-            m[r] = m[r - 1] + gain[r - 1] * (y - m[r - 1])
-            p[r] = weight[r - 1] * scale
-        m[0] = prior_gain * y
-        p[0] = new_weight * scale
+        y = min(max(y, -_FARTHEST), _FARTHEST)
+        recent, recent_level, older_level = _advance_one_series(
+            y, prob[i], mean[i], hazard, window, log_norm, precision, gain,
+            prior_log_norm, prior_precision, prior_gain, loglik, grown_mean,
+        )  # fmt: skip
         seen[i] += 1
-
-        # P(change within the last `window` windows), and which way the recent runs moved the mean.
-        recent = 0.0
-        recent_mean = 0.0
-        older_mean = 0.0
-        for r in range(window):
-            recent += p[r]
-            recent_mean += p[r] * m[r]
-        for r in range(window, n_cells):
-            older_mean += p[r] * m[r]
-        if recent > 1.0:
-            recent = 1.0
         if seen[i] <= min_instances:
             continue
+        recent = min(recent, 1.0)
         statistic[i] = recent
         score[i] = recent
         older = 1.0 - recent
         if recent > 0.0 and older > 0.0:
-            shift = recent_mean / recent - older_mean / older
+            shift = recent_level / recent - older_level / older
             if shift > 0.0:
                 direction[i] = 1
             elif shift < 0.0:

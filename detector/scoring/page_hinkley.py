@@ -126,27 +126,27 @@ def _page_hinkley_kernel(
         value = x[i]
         if not np.isfinite(value):
             continue
+        # Work on locals: the state columns could alias as far as the compiler knows, so every store
+        # to one of them would force the others to be reloaded.
         if drift_pending[i]:
-            count[i] = 0
-            mean[i] = 0.0
-            sum_inc[i] = 0.0
-            sum_dec[i] = 0.0
-            min_inc[i] = np.inf
-            max_dec[i] = -1.0
-            drift_pending[i] = False
-        count[i] += 1
-        mean[i] += (1.0 / count[i]) * (value - mean[i])
-        dev = value - mean[i]
-        sum_inc[i] = alpha * sum_inc[i] + dev - delta
-        sum_dec[i] = alpha * sum_dec[i] + dev + delta
-        if sum_inc[i] < min_inc[i]:
-            min_inc[i] = sum_inc[i]
-        if sum_dec[i] > max_dec[i]:
-            max_dec[i] = sum_dec[i]
-        if count[i] < min_instances:
+            n, m, s_inc, s_dec, lo_inc, hi_dec = 0, 0.0, 0.0, 0.0, np.inf, -1.0
+        else:
+            n, m, s_inc, s_dec, lo_inc, hi_dec = count[i], mean[i], sum_inc[i], sum_dec[i], min_inc[i], max_dec[i]
+        n += 1
+        m += (1.0 / n) * (value - m)
+        dev = value - m
+        s_inc = alpha * s_inc + dev - delta
+        s_dec = alpha * s_dec + dev + delta
+        if s_inc < lo_inc:
+            lo_inc = s_inc
+        if s_dec > hi_dec:
+            hi_dec = s_dec
+        count[i], mean[i], sum_inc[i], sum_dec[i], min_inc[i], max_dec[i] = n, m, s_inc, s_dec, lo_inc, hi_dec
+        drift_pending[i] = False
+        if n < min_instances:
             continue
-        test_inc = sum_inc[i] - min_inc[i]
-        test_dec = max_dec[i] - sum_dec[i]
+        test_inc = s_inc - lo_inc
+        test_dec = hi_dec - s_dec
         if mode == 1 or (mode == 0 and test_inc >= test_dec):
             stat = test_inc
             side = 1

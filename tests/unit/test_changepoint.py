@@ -424,3 +424,12 @@ def test_bocpd_and_cusum_survive_any_finite_magnitude(stream: np.ndarray) -> Non
         statistic, score, _, _ = run_detector(detector, stream)
         assert np.isfinite(score).all() and ((score >= 0) & (score <= 1)).all()
         assert not np.isnan(statistic).any()
+
+
+def test_bocpd_exp_matches_libm_to_a_few_ulp() -> None:
+    from detector.scoring.bocpd import _exp_nonpositive
+
+    arguments = -np.concatenate([np.geomspace(1e-12, 707.0, 2000), np.linspace(0.0, 50.0, 2001)])
+    ours = np.array([_exp_nonpositive(v) for v in arguments])
+    np.testing.assert_allclose(ours, np.exp(arguments), rtol=5e-15)
+    assert _exp_nonpositive(-1e300) == pytest.approx(np.exp(-708.0), rel=1e-14)  # clamped, never 0 * inf
