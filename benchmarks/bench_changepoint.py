@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numba
 import numpy as np
@@ -89,7 +90,7 @@ def time_ours(name: str, n_series: int, quick: bool) -> dict[str, float]:
     return {"updates_per_s": best_rate(hot), "updates_per_s_fresh_results": best_rate(fresh_results)}
 
 
-def time_river(make: Callable[[], drift.base.DriftDetector], n_updates: int) -> tuple[float, int]:
+def time_river(make: Callable[[], Any], n_updates: int) -> tuple[float, int]:
     values = [float(v) for v in stream(n_updates, 1)[:, 0] if v == v]
 
     def run() -> int:
@@ -103,11 +104,11 @@ def time_river(make: Callable[[], drift.base.DriftDetector], n_updates: int) -> 
 
 def main() -> None:
     quick = "--quick" in sys.argv
-    console = Console()
+    console = Console(width=120)
     river_ph_rate, river_ph_bytes = time_river(drift.PageHinkley, 20_000 if quick else 200_000)
     adwin_rate, adwin_bytes = time_river(drift.ADWIN, 5_000 if quick else 50_000)
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in DETECTORS:
         bytes_per_series = DETECTORS[name](1).nbytes_per_series
         for n_series in SERIES_COUNTS:
@@ -121,7 +122,10 @@ def main() -> None:
                     "state_bytes_per_series": bytes_per_series,
                 }
             )
-    for name, rate, size in (("river PageHinkley", river_ph_rate, river_ph_bytes), ("river ADWIN", adwin_rate, adwin_bytes)):
+    for name, rate, size in (
+        ("river PageHinkley", river_ph_rate, river_ph_bytes),
+        ("river ADWIN", adwin_rate, adwin_bytes),
+    ):
         rows.append(
             {
                 "detector": name,
@@ -129,19 +133,29 @@ def main() -> None:
                 "updates_per_s": rate,
                 "updates_per_s_fresh_results": None,
                 "ratio_vs_river_page_hinkley": rate / river_ph_rate,
-                "state_bytes_per_series": size,  # pickled size of a fresh detector; it grows with ADWIN's window
+                # pickled size of a fresh detector; ADWIN's grows with its window
+                "state_bytes_per_series": size,
             }
         )
 
     table = Table(title="Change-point detectors: series-updates/s (one core, best of 3)")
-    for column in ("detector", "N series", "updates/s (out=)", "updates/s (fresh)", "x river PH", "state B/series"):
+    for column in (
+        "detector",
+        "N series",
+        "updates/s (out=)",
+        "updates/s (fresh)",
+        "x river PH",
+        "state B/series",
+    ):
         table.add_column(column, justify="left" if column == "detector" else "right")
     for row in rows:
         table.add_row(
             row["detector"],
             "any" if row["n_series"] is None else f"{row['n_series']:,}",
             f"{row['updates_per_s'] / 1e6:,.2f} M",
-            "-" if row["updates_per_s_fresh_results"] is None else f"{row['updates_per_s_fresh_results'] / 1e6:,.2f} M",
+            "-"
+            if row["updates_per_s_fresh_results"] is None
+            else f"{row['updates_per_s_fresh_results'] / 1e6:,.2f} M",
             f"{row['ratio_vs_river_page_hinkley']:,.1f}",
             f"{row['state_bytes_per_series']:,}",
         )

@@ -22,8 +22,11 @@ def njit(function: F) -> F:
 # For inner loops that only ever see finite numbers (the calling kernel has already turned NaN and inf
 # into "missing"): lets LLVM reorder sums and assume no NaN/inf, so reductions vectorise. Never use it
 # in code that tests for NaN or inf: those tests would be compiled away.
-FINITE_MATH_OPTIONS: dict[str, Any] = {**JIT_OPTIONS, "fastmath": {"reassoc", "contract", "nnan", "ninf", "nsz"}}
+FINITE_MATH_OPTIONS: dict[str, Any] = {
+    **JIT_OPTIONS,
+    "fastmath": {"reassoc", "contract", "nnan", "ninf", "nsz"},
+}
 
 
 def njit_finite_math(function: F) -> F:
-    return numba.njit(**FINITE_MATH_OPTIONS)(function)  # type: ignore[no-any-return]
+    return numba.njit(**FINITE_MATH_OPTIONS)(function)

@@ -88,7 +88,7 @@ def _run_length_constants(params: BocpdParams) -> _RunLengthConstants:
     noise_var = params.noise_sd**2
     prior_var = params.prior_sd**2
 
-    def mean_precision(n_observations: np.ndarray | float) -> np.ndarray | float:
+    def mean_precision(n_observations: np.ndarray) -> np.ndarray:
         return 1.0 / prior_var + n_observations / noise_var
 
     # Cell r holds a segment of r + 1 values; its next value is predicted with the noise variance plus
@@ -102,7 +102,7 @@ def _run_length_constants(params: BocpdParams) -> _RunLengthConstants:
         gain=(1.0 / noise_var) / mean_precision(n_in_cell + 1.0),
         prior_log_norm=-0.5 * math.log(2.0 * math.pi * prior_predictive_var),
         prior_precision=1.0 / prior_predictive_var,
-        prior_gain=float((1.0 / noise_var) / mean_precision(1.0)),
+        prior_gain=float((1.0 / noise_var) / mean_precision(np.ones(1))[0]),
     )
 
 

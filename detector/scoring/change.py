@@ -7,6 +7,7 @@ through this one result type, so each family reports the same four arrays.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -48,7 +49,7 @@ class ChangeResult:
         return int(self.statistic.shape[0])
 
 
-class ChangeDetector:
+class ChangeDetector(ABC):
     """Per-series state held in a :class:`SeriesState`, shared plumbing of the change-point families.
 
     Subclasses declare their fields and implement ``update``; a missing window is NaN (any non-finite
@@ -57,6 +58,10 @@ class ChangeDetector:
 
     def __init__(self, family: str, fields: Mapping[str, Field], capacity: int) -> None:
         self._state = SeriesState(family, fields, capacity)
+
+    @abstractmethod
+    def update(self, x: np.ndarray, out: ChangeResult | None = None) -> ChangeResult:
+        """Score one window: ``x[i]`` is series i's value (NaN = missing). ``out`` reuses result arrays."""
 
     @property
     def capacity(self) -> int:

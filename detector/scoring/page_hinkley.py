@@ -131,7 +131,14 @@ def _page_hinkley_kernel(
         if drift_pending[i]:
             n, m, s_inc, s_dec, lo_inc, hi_dec = 0, 0.0, 0.0, 0.0, np.inf, -1.0
         else:
-            n, m, s_inc, s_dec, lo_inc, hi_dec = count[i], mean[i], sum_inc[i], sum_dec[i], min_inc[i], max_dec[i]
+            n, m, s_inc, s_dec, lo_inc, hi_dec = (
+                count[i],
+                mean[i],
+                sum_inc[i],
+                sum_dec[i],
+                min_inc[i],
+                max_dec[i],
+            )
         n += 1
         m += (1.0 / n) * (value - m)
         dev = value - m

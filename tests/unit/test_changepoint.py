@@ -16,13 +16,19 @@ from detector.scoring.change import ChangeDetector, ChangeResult
 from detector.scoring.cusum import Cusum, CusumParams
 from detector.scoring.page_hinkley import PageHinkley, PageHinkleyParams
 from detector.scoring.state import StateError
-from tests.unit.naive_changepoint import NaiveBocpd, NaiveCusum, NaivePageHinkley, run_reference
+from tests.unit.naive_changepoint import (
+    NaiveBocpd,
+    NaiveCusum,
+    NaivePageHinkley,
+    ScalarDetector,
+    run_reference,
+)
 
 PH_SENSITIVE = PageHinkleyParams(min_instances=20, threshold=15.0)
 BOCPD_SMALL = BocpdParams(max_run_length=32, window=4, min_instances=8)
 
 # (name, detector factory for a capacity, reference factory) for every family and Page-Hinkley mode.
-FAMILIES: list[tuple[str, Callable[[int], ChangeDetector], Callable[[], object]]] = [
+FAMILIES: list[tuple[str, Callable[[int], ChangeDetector], Callable[[], ScalarDetector]]] = [
     ("cusum", lambda n: Cusum(CusumParams(), n), lambda: NaiveCusum(CusumParams())),
     *[
         (
@@ -54,12 +60,12 @@ def shifting_streams(seed: int, n_windows: int, n_series: int, nan_fraction: flo
 
 
 def run_detector(detector: ChangeDetector, stream: np.ndarray) -> tuple[np.ndarray, ...]:
-    results = [detector.update(row) for row in stream]  # type: ignore[attr-defined]
+    results = [detector.update(row) for row in stream]
     return tuple(np.stack([getattr(r, name) for r in results]) for name in ChangeResult.__slots__)
 
 
 def detection_windows(detector: ChangeDetector, values: np.ndarray) -> list[int]:
-    return [t for t, v in enumerate(values) if detector.update(np.array([v])).detected[0]]  # type: ignore[attr-defined]
+    return [t for t, v in enumerate(values) if detector.update(np.array([v])).detected[0]]
 
 
 def river_detection_windows(params: PageHinkleyParams, values: np.ndarray) -> list[int]:
@@ -101,7 +107,9 @@ def river_detection_windows(params: PageHinkleyParams, values: np.ndarray) -> li
         (lambda: BocpdParams(window=5, min_instances=3), "min_instances"),
     ],
 )
-def test_invalid_parameters_are_rejected_naming_the_parameter(make: Callable[[], object], name: str) -> None:
+def test_invalid_parameters_are_rejected_naming_the_parameter(
+    make: Callable[[], ScalarDetector], name: str
+) -> None:
     with pytest.raises(ValueError, match=rf"\.{name} must"):
         make()
 
@@ -122,13 +130,13 @@ def test_update_rejects_more_series_than_capacity_and_wrong_shapes() -> None:
 @pytest.mark.parametrize(("name", "make", "make_reference"), FAMILIES, ids=FAMILY_IDS)
 @pytest.mark.parametrize("seed", [1, 2])
 def test_kernel_matches_plain_python_reference(
-    name: str, make: Callable[[int], ChangeDetector], make_reference: Callable[[], object], seed: int
+    name: str, make: Callable[[int], ChangeDetector], make_reference: Callable[[], ScalarDetector], seed: int
 ) -> None:
     stream = shifting_streams(seed, n_windows=260, n_series=5)
     if name.startswith("cusum"):
         stream[100, 0] = 9.0  # a spike that alarms at once
     statistic, score, detected, direction = run_detector(make(5), stream)
-    ref_statistic, ref_score, ref_detected, ref_direction = run_reference(make_reference, stream)  # type: ignore[arg-type]
+    ref_statistic, ref_score, ref_detected, ref_direction = run_reference(make_reference, stream)
     np.testing.assert_allclose(statistic, ref_statistic, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(score, ref_score, rtol=1e-6, atol=1e-9)
     np.testing.assert_array_equal(detected, ref_detected)
@@ -175,7 +183,7 @@ def test_page_hinkley_many_series_each_match_river() -> None:
 
 @pytest.mark.parametrize(("name", "make", "make_reference"), FAMILIES[:5], ids=FAMILY_IDS[:5])
 def test_many_series_in_one_call_equal_separate_single_series_detectors(
-    name: str, make: Callable[[int], ChangeDetector], make_reference: Callable[[], object]
+    name: str, make: Callable[[int], ChangeDetector], make_reference: Callable[[], ScalarDetector]
 ) -> None:
     stream = shifting_streams(7, n_windows=200, n_series=6)
     batched = run_detector(make(6), stream)
@@ -187,14 +195,14 @@ def test_many_series_in_one_call_equal_separate_single_series_detectors(
 
 @pytest.mark.parametrize(("name", "make", "make_reference"), FAMILIES[:5], ids=FAMILY_IDS[:5])
 def test_reused_output_buffers_give_the_same_results(
-    name: str, make: Callable[[int], ChangeDetector], make_reference: Callable[[], object]
+    name: str, make: Callable[[int], ChangeDetector], make_reference: Callable[[], ScalarDetector]
 ) -> None:
     stream = shifting_streams(8, n_windows=120, n_series=4)
     fresh, reused = make(4), make(4)
     out = ChangeResult.empty(4)
     for row in stream:
-        expected = fresh.update(row)  # type: ignore[attr-defined]
-        got = reused.update(row, out=out)  # type: ignore[attr-defined]
+        expected = fresh.update(row)
+        got = reused.update(row, out=out)
         assert got is out
         for name_ in ChangeResult.__slots__:
             np.testing.assert_array_equal(getattr(got, name_), getattr(expected, name_))
@@ -266,7 +274,10 @@ CONSTANT_CASES = [
 
 @pytest.mark.parametrize(("name", "make", "make_reference", "level"), CONSTANT_CASES)
 def test_constant_stream_raises_nothing_and_stays_finite(
-    name: str, make: Callable[[int], ChangeDetector], make_reference: Callable[[], object], level: float
+    name: str,
+    make: Callable[[int], ChangeDetector],
+    make_reference: Callable[[], ScalarDetector],
+    level: float,
 ) -> None:
     statistic, score, detected, direction = run_detector(make(2), np.full((300, 2), level))
     assert not detected.any()
@@ -277,7 +288,7 @@ def test_constant_stream_raises_nothing_and_stays_finite(
 
 @pytest.mark.parametrize(("name", "make", "make_reference"), ALL, ids=ALL_IDS)
 def test_missing_windows_leave_the_state_untouched(
-    name: str, make: Callable[[int], ChangeDetector], make_reference: Callable[[], object]
+    name: str, make: Callable[[int], ChangeDetector], make_reference: Callable[[], ScalarDetector]
 ) -> None:
     stream = shifting_streams(9, n_windows=300, n_series=3, nan_fraction=0.0)
     gappy = stream.copy()
@@ -327,7 +338,7 @@ def test_no_detection_during_warm_up() -> None:
 
 @pytest.mark.parametrize(("name", "make", "make_reference"), ALL, ids=ALL_IDS)
 def test_capacity_growth_keeps_existing_series_state(
-    name: str, make: Callable[[int], ChangeDetector], make_reference: Callable[[], object]
+    name: str, make: Callable[[int], ChangeDetector], make_reference: Callable[[], ScalarDetector]
 ) -> None:
     stream = shifting_streams(12, n_windows=240, n_series=3)
     steady = make(3)
@@ -347,7 +358,7 @@ def test_capacity_growth_keeps_existing_series_state(
 
 @pytest.mark.parametrize(("name", "make", "make_reference"), ALL, ids=ALL_IDS)
 def test_reset_rows_restart_those_series_only(
-    name: str, make: Callable[[int], ChangeDetector], make_reference: Callable[[], object]
+    name: str, make: Callable[[int], ChangeDetector], make_reference: Callable[[], ScalarDetector]
 ) -> None:
     stream = shifting_streams(13, n_windows=200, n_series=3)
     detector = make(3)
@@ -364,7 +375,7 @@ def test_reset_rows_restart_those_series_only(
 
 @pytest.mark.parametrize(("name", "make", "make_reference"), ALL, ids=ALL_IDS)
 def test_state_round_trips_through_bytes(
-    name: str, make: Callable[[int], ChangeDetector], make_reference: Callable[[], object]
+    name: str, make: Callable[[int], ChangeDetector], make_reference: Callable[[], ScalarDetector]
 ) -> None:
     stream = shifting_streams(14, n_windows=200, n_series=4)
     original = make(4)
@@ -402,7 +413,10 @@ finite_windows = hnp.arrays(
 @settings(max_examples=40, deadline=None)
 @given(stream=finite_windows)
 def test_scores_stay_in_unit_interval_and_nothing_is_nan(
-    name: str, make: Callable[[int], ChangeDetector], make_reference: Callable[[], object], stream: np.ndarray
+    name: str,
+    make: Callable[[int], ChangeDetector],
+    make_reference: Callable[[], ScalarDetector],
+    stream: np.ndarray,
 ) -> None:
     statistic, score, detected, direction = run_detector(make(stream.shape[1]), stream)
     assert np.isfinite(statistic).all()
