@@ -119,6 +119,7 @@ class Bocpd(ChangeDetector):
                 "origin": Field("float64"),
                 "seen": Field("int64"),
                 "above": Field("bool"),
+                "settled": Field("float64"),
             },
             capacity,
         )
@@ -150,6 +151,7 @@ class Bocpd(ChangeDetector):
             self._state["origin"],
             self._state["seen"],
             self._state["above"],
+            self._state["settled"],
             self._loglik,
             self._grown_mean,
             result.statistic,
@@ -200,7 +202,10 @@ def _advance_one_series(
     loglik: np.ndarray,
     grown_mean: np.ndarray,
 ) -> tuple[float, float, float]:
-    """One BOCPD step of one series (finite y): updates p, m in place; returns (P(r < window), means)."""
+    """One BOCPD step of one series (finite y): updates p, m in place.
+
+    Returns P(r < window), the mass-weighted mean level of those recent runs and that of all runs.
+    """
     n_cells = p.shape[0]
     last = n_cells - 1
 
@@ -248,7 +253,7 @@ def _advance_one_series(
     for r in range(window):
         recent += p[r]
         recent_level += p[r] * m[r]
-    return recent, recent_level, all_level - recent_level
+    return recent, recent_level, all_level
 
 
 @njit
@@ -269,6 +274,7 @@ def _bocpd_kernel(
     origin: np.ndarray,
     seen: np.ndarray,
     above: np.ndarray,
+    settled: np.ndarray,
     loglik: np.ndarray,
     grown_mean: np.ndarray,
     statistic: np.ndarray,
@@ -287,6 +293,7 @@ def _bocpd_kernel(
         if seen[i] == 0:
             # The first value opens the first segment: all mass on r = 0, the mean learned from it.
             origin[i] = value
+            settled[i] = 0.0
             prob[i, :] = 0.0
             mean[i, :] = 0.0
             prob[i, 0] = 1.0
@@ -295,23 +302,25 @@ def _bocpd_kernel(
         y = value - origin[i]
         # Beyond this distance y * y overflows; such a value is a change whatever its exact size.
         y = min(max(y, -_FARTHEST), _FARTHEST)
-        recent, recent_level, older_level = _advance_one_series(
+        recent, recent_level, all_level = _advance_one_series(
             y, prob[i], mean[i], hazard, window, log_norm, precision, gain,
             prior_log_norm, prior_precision, prior_gain, loglik, grown_mean,
         )  # fmt: skip
+        recent = min(recent, 1.0)
+        # Direction: the recent runs' level against the level settled on before the change began
+        # (the posterior mean level of the last window whose score was at most the threshold).
+        shift = recent_level / recent - settled[i] if recent > 0.0 else 0.0
+        if recent <= threshold:
+            settled[i] = all_level
         seen[i] += 1
         if seen[i] <= min_instances:
             continue
-        recent = min(recent, 1.0)
         statistic[i] = recent
         score[i] = recent
-        older = 1.0 - recent
-        if recent > 0.0 and older > 0.0:
-            shift = recent_level / recent - older_level / older
-            if shift > 0.0:
-                direction[i] = 1
-            elif shift < 0.0:
-                direction[i] = -1
+        if shift > 0.0:
+            direction[i] = 1
+        elif shift < 0.0:
+            direction[i] = -1
         is_above = recent > threshold
         if is_above and not above[i]:
             detected[i] = True

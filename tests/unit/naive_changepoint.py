@@ -109,6 +109,7 @@ class NaiveBocpd:
         self.origin = 0.0
         self.n = 0
         self.was_above = False
+        self.settled = 0.0
 
     def _precision(self, values_in_run: int) -> float:
         return 1.0 / self.prior_var + values_in_run / self.noise_var
@@ -160,14 +161,15 @@ class NaiveBocpd:
 
         w = self.p.window
         recent = min(1.0, sum(self.masses[:w]))
+        # Which way: the recent runs' level against the level held before the score went above threshold.
+        shift = 0.0
+        if recent > 0:
+            shift = sum(m * mu for m, mu in zip(self.masses[:w], self.means[:w], strict=True)) / recent - self.settled
+        if recent <= self.p.threshold:
+            self.settled = sum(m * mu for m, mu in zip(self.masses, self.means, strict=True))
         if self.n <= self.p.min_instances:
             return _MISSING
-        older = 1.0 - recent
-        direction = 0
-        if recent > 0 and older > 0:
-            recent_level = sum(m * mu for m, mu in zip(self.masses[:w], self.means[:w], strict=True)) / recent
-            older_level = sum(m * mu for m, mu in zip(self.masses[w:], self.means[w:], strict=True)) / older
-            direction = (recent_level > older_level) - (recent_level < older_level)
+        direction = (shift > 0) - (shift < 0)
         above = recent > self.p.threshold
         alarm = above and not self.was_above
         self.was_above = above

@@ -397,7 +397,7 @@ def test_snapshot_of_another_family_or_shape_is_refused() -> None:
 def test_state_per_series_is_small() -> None:
     assert Cusum(CusumParams()).nbytes_per_series == 24
     assert PageHinkley(PageHinkleyParams()).nbytes_per_series == 49
-    assert Bocpd(BocpdParams()).nbytes_per_series == 2 * 128 * 4 + 8 + 8 + 1
+    assert Bocpd(BocpdParams()).nbytes_per_series == 2 * 128 * 4 + 8 + 8 + 1 + 8
 
 
 # --- properties ---------------------------------------------------------------------------------------------
