@@ -32,7 +32,8 @@ from detector.jit import njit, njit_finite_math
 from detector.scoring.change import ChangeDetector, ChangeResult
 from detector.scoring.state import Field
 
-_FARTHEST = 1e150
+# Segment means are stored as float32: keep y (and so every mean) well inside its range.
+_FARTHEST = 1e30
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,11 +212,14 @@ def _advance_one_series(
 
     # Log predictive density of y under every run and under a new segment; each run's mean grown by y.
     new_loglik = prior_log_norm - 0.5 * y * y * prior_precision
+    # The rows are float32; every read is widened explicitly (numpy's scalar rules would otherwise keep
+    # float32 arithmetic when the kernel runs as plain Python, e.g. under NUMBA_DISABLE_JIT).
     for r in range(n_cells):
-        d = y - m[r]
+        mean_r = float(m[r])
+        d = y - mean_r
         # An empty cell must not take part in the max below (its exp could overflow into inf * 0).
         loglik[r] = log_norm[r] - 0.5 * d * d * precision[r] if p[r] > 0.0 else -1e300
-        grown_mean[r] = m[r] + gain[r] * d
+        grown_mean[r] = mean_r + gain[r] * d
     top = new_loglik
     for r in range(n_cells):
         top = loglik[r] if loglik[r] > top else top
@@ -226,7 +230,7 @@ def _advance_one_series(
     keep = 1.0 - hazard
     total = new_weight
     for r in range(n_cells):
-        w = keep * p[r] * _exp_nonpositive(loglik[r] - top)
+        w = keep * float(p[r]) * _exp_nonpositive(loglik[r] - top)
         loglik[r] = w
         total += w
     weight = loglik
@@ -234,7 +238,7 @@ def _advance_one_series(
     # Every run grows by one; the last cell also keeps the runs beyond it (mass-weighted mean).
     scale = 1.0 / total
     merged = weight[last] + weight[last - 1]
-    tail_mean = m[last]
+    tail_mean = float(m[last])
     if merged > 0.0:
         tail_mean = (weight[last] * grown_mean[last] + weight[last - 1] * grown_mean[last - 1]) / merged
     p[0] = new_weight * scale
@@ -249,10 +253,10 @@ def _advance_one_series(
     recent_level = 0.0
     all_level = 0.0
     for r in range(n_cells):
-        all_level += p[r] * m[r]
+        all_level += float(p[r]) * float(m[r])
     for r in range(window):
-        recent += p[r]
-        recent_level += p[r] * m[r]
+        recent += float(p[r])
+        recent_level += float(p[r]) * float(m[r])
     return recent, recent_level, all_level
 
 
@@ -300,7 +304,7 @@ def _bocpd_kernel(
             seen[i] = 1
             continue
         y = value - origin[i]
-        # Beyond this distance y * y overflows; such a value is a change whatever its exact size.
+        # A value this far from the origin is a change whatever its exact size.
         y = min(max(y, -_FARTHEST), _FARTHEST)
         recent, recent_level, all_level = _advance_one_series(
             y, prob[i], mean[i], hazard, window, log_norm, precision, gain,

@@ -127,7 +127,7 @@ class NaiveBocpd:
             self.masses = [1.0] + [0.0] * (R - 1)
             self.means = [0.0] * R
             return _MISSING
-        y = min(max(value - self.origin, -1e150), 1e150)  # documented clip: y * y stays finite
+        y = min(max(value - self.origin, -1e30), 1e30)  # documented clip: means are stored as float32
         hazard = 1.0 / self.p.hazard_lambda
         # Log of the joint mass of each possible run after y: index 0 a new run, else run r grew from r-1.
         log_joint = [math.log(hazard) + self._log_normal(y, 0.0, self.noise_var + self.prior_var)]

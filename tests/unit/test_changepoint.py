@@ -438,6 +438,8 @@ def test_bocpd_and_cusum_survive_any_finite_magnitude(stream: np.ndarray) -> Non
         statistic, score, _, _ = run_detector(detector, stream)
         assert np.isfinite(score).all() and ((score >= 0) & (score <= 1)).all()
         assert not np.isnan(statistic).any()
+    for column in ("prob", "mean", "settled"):
+        assert np.isfinite(detector.state(column)).all(), f"BOCPD state {column} must stay finite"
 
 
 def test_bocpd_exp_matches_libm_closely() -> None:
