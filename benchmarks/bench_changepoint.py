@@ -6,7 +6,7 @@ For N = 1, 1k and 100k series, each detector is fed windows of N standardised va
 half-way, 1 % missing) and timed on its hot path, ``update(x, out=buffers)``, and with fresh result
 arrays per window, ``update(x)``. river's ``drift.PageHinkley`` and ``drift.ADWIN`` keep one Python
 object per series, so their cost per update does not depend on N: they are timed on one long stream.
-Best of three repeats (the machine is shared). Prints a table and writes
+Best of five repeats (the machine is shared). Prints a table and writes
 ``benchmarks/results/changepoint.json``.
 """
 
@@ -35,7 +35,7 @@ from detector.scoring.page_hinkley import PageHinkley, PageHinkleyParams
 
 RESULTS = Path(__file__).parent / "results" / "changepoint.json"
 SERIES_COUNTS = (1, 1_000, 100_000)
-REPEATS = 3
+REPEATS = 5
 SEED = 20261123
 
 DETECTORS: dict[str, Callable[[int], ChangeDetector]] = {
@@ -138,7 +138,7 @@ def main() -> None:
             }
         )
 
-    table = Table(title="Change-point detectors: series-updates/s (one core, best of 3)")
+    table = Table(title="Change-point detectors: series-updates/s (one core, best of 5)")
     for column in (
         "detector",
         "N series",
