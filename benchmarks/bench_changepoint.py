@@ -13,6 +13,7 @@ Best of five repeats (the machine is shared). Prints a table and writes
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import platform
 import sys
@@ -105,6 +106,7 @@ def time_river(make: Callable[[], Any], n_updates: int) -> tuple[float, int]:
 def main() -> None:
     quick = "--quick" in sys.argv
     console = Console(width=120)
+    load_before = os.getloadavg()[0]
     river_ph_rate, river_ph_bytes = time_river(drift.PageHinkley, 20_000 if quick else 200_000)
     adwin_rate, adwin_bytes = time_river(drift.ADWIN, 5_000 if quick else 50_000)
 
@@ -160,6 +162,10 @@ def main() -> None:
             f"{row['state_bytes_per_series']:,}",
         )
     console.print(table)
+    load_after = os.getloadavg()[0]
+    console.print(
+        f"1-min load average: {load_before:.2f} before, {load_after:.2f} after ({os.cpu_count()} cores)"
+    )
 
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
@@ -172,6 +178,9 @@ def main() -> None:
                 "numba": numba.__version__,
                 "river": river.__version__,
                 "machine": platform.machine(),
+                # The machine is shared: a load above the core count means the figures are pessimistic.
+                "cpu_count": os.cpu_count(),
+                "load_average_1min": {"before": load_before, "after": load_after},
                 "rows": rows,
             },
             indent=2,

@@ -164,7 +164,8 @@ class NaiveBocpd:
         # Which way: the recent runs' level against the level held before the score went above threshold.
         shift = 0.0
         if recent > 0:
-            shift = sum(m * mu for m, mu in zip(self.masses[:w], self.means[:w], strict=True)) / recent - self.settled
+            recent_level = sum(m * mu for m, mu in zip(self.masses[:w], self.means[:w], strict=True)) / recent
+            shift = recent_level - self.settled
         if recent <= self.p.threshold:
             self.settled = sum(m * mu for m, mu in zip(self.masses, self.means, strict=True))
         if self.n <= self.p.min_instances:
