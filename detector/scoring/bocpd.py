@@ -206,7 +206,8 @@ def _advance_one_series(
 ) -> tuple[float, float, float]:
     """One BOCPD step of one series (finite y): updates p, m in place.
 
-    Returns P(r < window), the mass-weighted mean level of those recent runs and that of all runs.
+    Returns P(r < window), sum(p * m) over those recent runs, and sum(p * m) over all runs (the
+    posterior mean level, as the masses sum to 1).
     """
     n_cells = p.shape[0]
     last = n_cells - 1
@@ -230,10 +231,14 @@ def _advance_one_series(
     new_weight = hazard * _exp_nonpositive(new_loglik - top)
     keep = 1.0 - hazard
     total = new_weight
+    # Mass-weighted level of all runs after this step, summed here where the weights are at hand
+    # (a separate pass over the freshly written rows costs as much as the rest of the step).
+    level_sum = new_weight * (prior_gain * y)
     for r in range(n_cells):
         w = keep * float(p[r]) * _exp_nonpositive(loglik[r] - top)
         loglik[r] = w
         total += w
+        level_sum += w * grown_mean[r]
     weight = loglik
 
     # Every run grows by one; the last cell also keeps the runs beyond it (mass-weighted mean).
@@ -252,13 +257,10 @@ def _advance_one_series(
 
     recent = 0.0
     recent_level = 0.0
-    all_level = 0.0
-    for r in range(n_cells):
-        all_level += float(p[r]) * float(m[r])
     for r in range(window):
         recent += float(p[r])
         recent_level += float(p[r]) * float(m[r])
-    return recent, recent_level, all_level
+    return recent, recent_level, level_sum * scale
 
 
 @njit
