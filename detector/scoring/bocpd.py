@@ -191,8 +191,9 @@ def _exp_nonpositive(v: float) -> float:
 @njit_finite_math
 def _advance_one_series(
     y: float,
-    p: np.ndarray,
-    m: np.ndarray,
+    prob: np.ndarray,
+    mean: np.ndarray,
+    i: int,
     hazard: float,
     window: int,
     log_norm: np.ndarray,
@@ -204,12 +205,15 @@ def _advance_one_series(
     loglik: np.ndarray,
     grown_mean: np.ndarray,
 ) -> tuple[float, float, float]:
-    """One BOCPD step of one series (finite y): updates p, m in place.
+    """One BOCPD step of series i (finite y): updates its rows of prob and mean in place.
+
+    Takes the 2-D arrays and the row index rather than row views: a view per series costs reference
+    counting calls in the loop over series.
 
     Returns P(r < window), sum(p * m) over those recent runs, and sum(p * m) over all runs (the
     posterior mean level, as the masses sum to 1).
     """
-    n_cells = p.shape[0]
+    n_cells = prob.shape[1]
     last = n_cells - 1
 
     # Log predictive density of y under every run and under a new segment; each run's mean grown by y.
@@ -217,10 +221,10 @@ def _advance_one_series(
     # The rows are float32; every read is widened explicitly (numpy's scalar rules would otherwise keep
     # float32 arithmetic when the kernel runs as plain Python, e.g. under NUMBA_DISABLE_JIT).
     for r in range(n_cells):
-        mean_r = float(m[r])
+        mean_r = float(mean[i, r])
         d = y - mean_r
         # An empty cell must not take part in the max below (its exp could overflow into inf * 0).
-        loglik[r] = log_norm[r] - 0.5 * d * d * precision[r] if p[r] > 0.0 else -1e300
+        loglik[r] = log_norm[r] - 0.5 * d * d * precision[r] if prob[i, r] > 0.0 else -1e300
         grown_mean[r] = mean_r + gain[r] * d
     top = new_loglik
     for r in range(n_cells):
@@ -235,7 +239,7 @@ def _advance_one_series(
     # (a separate pass over the freshly written rows costs as much as the rest of the step).
     level_sum = new_weight * (prior_gain * y)
     for r in range(n_cells):
-        w = keep * float(p[r]) * _exp_nonpositive(loglik[r] - top)
+        w = keep * float(prob[i, r]) * _exp_nonpositive(loglik[r] - top)
         loglik[r] = w
         total += w
         level_sum += w * grown_mean[r]
@@ -244,22 +248,22 @@ def _advance_one_series(
     # Every run grows by one; the last cell also keeps the runs beyond it (mass-weighted mean).
     scale = 1.0 / total
     merged = weight[last] + weight[last - 1]
-    tail_mean = float(m[last])
+    tail_mean = float(mean[i, last])
     if merged > 0.0:
         tail_mean = (weight[last] * grown_mean[last] + weight[last - 1] * grown_mean[last - 1]) / merged
-    p[0] = new_weight * scale
-    m[0] = prior_gain * y
+    prob[i, 0] = new_weight * scale
+    mean[i, 0] = prior_gain * y
     for r in range(1, last):
-        p[r] = weight[r - 1] * scale
-        m[r] = grown_mean[r - 1]
-    p[last] = merged * scale
-    m[last] = tail_mean
+        prob[i, r] = weight[r - 1] * scale
+        mean[i, r] = grown_mean[r - 1]
+    prob[i, last] = merged * scale
+    mean[i, last] = tail_mean
 
     recent = 0.0
     recent_level = 0.0
     for r in range(window):
-        recent += float(p[r])
-        recent_level += float(p[r]) * float(m[r])
+        recent += float(prob[i, r])
+        recent_level += float(prob[i, r]) * float(mean[i, r])
     return recent, recent_level, level_sum * scale
 
 
@@ -310,7 +314,7 @@ def _bocpd_kernel(
         # A value this far from the origin is a change whatever its exact size.
         y = min(max(y, -_FARTHEST), _FARTHEST)
         recent, recent_level, all_level = _advance_one_series(
-            y, prob[i], mean[i], hazard, window, log_norm, precision, gain,
+            y, prob, mean, i, hazard, window, log_norm, precision, gain,
             prior_log_norm, prior_precision, prior_gain, loglik, grown_mean,
         )  # fmt: skip
         recent = min(recent, 1.0)
