@@ -87,33 +87,25 @@ def _cusum_kernel(
     detected: np.ndarray,
     direction: np.ndarray,
 ) -> None:
+    # Selects instead of branches, so the loop vectorises; a missing value or the warm-up decides what
+    # is stored.
     for i in range(x.shape[0]):
-        statistic[i] = 0.0
-        score[i] = 0.0
-        detected[i] = False
-        direction[i] = 0
         z = x[i]
-        if not np.isfinite(z):
-            continue
-        seen[i] += 1
-        if seen[i] <= min_instances:
-            continue
+        present = np.isfinite(z)
+        n_seen = seen[i] + 1 if present else seen[i]
+        active = present and n_seen > min_instances
         up = upper[i] + z - k
         up = up if up > 0.0 else 0.0
         down = lower[i] - z - k
         down = down if down > 0.0 else 0.0
-        if up >= down:
-            stat = up
-            if up > 0.0:
-                direction[i] = 1
-        else:
-            stat = down
-            direction[i] = -1
+        rising = up >= down
+        stat = up if rising else down
+        stat = stat if active else 0.0
+        alarm = stat > h
+        seen[i] = n_seen
+        upper[i] = (0.0 if alarm else up) if active else upper[i]
+        lower[i] = (0.0 if alarm else down) if active else lower[i]
         statistic[i] = stat
-        score[i] = stat / h if stat < h else 1.0
-        if stat > h:
-            detected[i] = True
-            up = 0.0
-            down = 0.0
-        upper[i] = up
-        lower[i] = down
+        score[i] = min(stat / h, 1.0)
+        detected[i] = alarm
+        direction[i] = (1 if rising else -1) if stat > 0.0 else 0

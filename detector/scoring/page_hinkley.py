@@ -118,52 +118,41 @@ def _page_hinkley_kernel(
     detected: np.ndarray,
     direction: np.ndarray,
 ) -> None:
+    # Selects instead of branches, so the loop vectorises: every series computes a step, and a missing
+    # value (or the warm-up) decides what is stored. The arithmetic is river's, in river's order.
     for i in range(x.shape[0]):
-        statistic[i] = 0.0
-        score[i] = 0.0
-        detected[i] = False
-        direction[i] = 0
         value = x[i]
-        if not np.isfinite(value):
-            continue
-        # Work on locals: the state columns could alias as far as the compiler knows, so every store
-        # to one of them would force the others to be reloaded.
-        if drift_pending[i]:
-            n, m, s_inc, s_dec, lo_inc, hi_dec = 0, 0.0, 0.0, 0.0, np.inf, -1.0
-        else:
-            n, m, s_inc, s_dec, lo_inc, hi_dec = (
-                count[i],
-                mean[i],
-                sum_inc[i],
-                sum_dec[i],
-                min_inc[i],
-                max_dec[i],
-            )
+        present = np.isfinite(value)
+        restart = drift_pending[i]  # river resets at the start of the update after a drift
+        n = 0 if restart else count[i]
+        m = 0.0 if restart else mean[i]
+        s_inc = 0.0 if restart else sum_inc[i]
+        s_dec = 0.0 if restart else sum_dec[i]
+        lo_inc = np.inf if restart else min_inc[i]
+        hi_dec = -1.0 if restart else max_dec[i]
+
         n += 1
         m += (1.0 / n) * (value - m)
         dev = value - m
         s_inc = alpha * s_inc + dev - delta
         s_dec = alpha * s_dec + dev + delta
-        if s_inc < lo_inc:
-            lo_inc = s_inc
-        if s_dec > hi_dec:
-            hi_dec = s_dec
-        count[i], mean[i], sum_inc[i], sum_dec[i], min_inc[i], max_dec[i] = n, m, s_inc, s_dec, lo_inc, hi_dec
-        drift_pending[i] = False
-        if n < min_instances:
-            continue
+        lo_inc = s_inc if s_inc < lo_inc else lo_inc
+        hi_dec = s_dec if s_dec > hi_dec else hi_dec
         test_inc = s_inc - lo_inc
         test_dec = hi_dec - s_dec
-        if mode == 1 or (mode == 0 and test_inc >= test_dec):
-            stat = test_inc
-            side = 1
-        else:
-            stat = test_dec
-            side = -1
+        rising = mode == 1 or (mode == 0 and test_inc >= test_dec)
+        stat = test_inc if rising else test_dec
+        stat = stat if present and n >= min_instances else 0.0
+        alarm = stat > threshold
+
+        count[i] = n if present else count[i]
+        mean[i] = m if present else mean[i]
+        sum_inc[i] = s_inc if present else sum_inc[i]
+        sum_dec[i] = s_dec if present else sum_dec[i]
+        min_inc[i] = lo_inc if present else min_inc[i]
+        max_dec[i] = hi_dec if present else max_dec[i]
+        drift_pending[i] = alarm if present else restart
         statistic[i] = stat
-        score[i] = stat / threshold if stat < threshold else 1.0
-        if stat > 0.0:
-            direction[i] = side
-        if stat > threshold:
-            detected[i] = True
-            drift_pending[i] = True
+        score[i] = min(stat / threshold, 1.0)
+        detected[i] = alarm
+        direction[i] = (1 if rising else -1) if stat > 0.0 else 0
