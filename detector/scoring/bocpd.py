@@ -134,6 +134,7 @@ class Bocpd(ChangeDetector):
         """Score one window: ``x[i]`` is series i's value (NaN = missing). ``out`` reuses result arrays."""
         values = self._window_values(x)
         result = self._outputs(values.shape[0], out)
+        columns = self._state.columns  # the dict itself: cheaper than a method call per column
         p, c = self.params, self._constants
         _bocpd_kernel(
             values,
@@ -147,12 +148,12 @@ class Bocpd(ChangeDetector):
             c.prior_log_norm,
             c.prior_precision,
             c.prior_gain,
-            self._state["prob"],
-            self._state["mean"],
-            self._state["origin"],
-            self._state["seen"],
-            self._state["above"],
-            self._state["settled"],
+            columns["prob"],
+            columns["mean"],
+            columns["origin"],
+            columns["seen"],
+            columns["above"],
+            columns["settled"],
             self._loglik,
             self._grown_mean,
             result.statistic,

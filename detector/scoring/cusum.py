@@ -57,14 +57,15 @@ class Cusum(ChangeDetector):
         """Score one window: ``x[i]`` is series i's value (NaN = missing). ``out`` reuses result arrays."""
         values = self._window_values(x)
         result = self._outputs(values.shape[0], out)
+        columns = self._state.columns  # the dict itself: cheaper than a method call per column
         _cusum_kernel(
             values,
             self.params.k,
             self.params.h,
             self.params.min_instances,
-            self._state["upper"],
-            self._state["lower"],
-            self._state["seen"],
+            columns["upper"],
+            columns["lower"],
+            columns["seen"],
             result.statistic,
             result.score,
             result.detected,

@@ -75,6 +75,7 @@ class PageHinkley(ChangeDetector):
         """Score one window: ``x[i]`` is series i's value (NaN = missing). ``out`` reuses result arrays."""
         values = self._window_values(x)
         result = self._outputs(values.shape[0], out)
+        columns = self._state.columns  # the dict itself: cheaper than a method call per column
         p = self.params
         _page_hinkley_kernel(
             values,
@@ -83,13 +84,13 @@ class PageHinkley(ChangeDetector):
             p.threshold,
             p.alpha,
             _MODE_CODE[p.mode],
-            self._state["count"],
-            self._state["mean"],
-            self._state["sum_inc"],
-            self._state["sum_dec"],
-            self._state["min_inc"],
-            self._state["max_dec"],
-            self._state["drift_pending"],
+            columns["count"],
+            columns["mean"],
+            columns["sum_inc"],
+            columns["sum_dec"],
+            columns["min_inc"],
+            columns["max_dec"],
+            columns["drift_pending"],
             result.statistic,
             result.score,
             result.detected,
