@@ -3,11 +3,12 @@
 Model, per series: the stream is made of segments; within a segment values are Normal with a known
 noise standard deviation ``noise_sd`` around a segment mean, and each segment's mean is drawn from
 Normal(origin, ``prior_sd``^2), where origin is the series' first observed value (so the detector does
-not care about a constant offset: values around 1e8 behave exactly like values around 0). A new
+not care about a constant offset: values around 1e8 give the same alarms as values around 0). A new
 segment starts at any window with constant hazard 1 / ``hazard_lambda``. The known-variance model is
 chosen on purpose: the ensemble feeds standardised residuals (noise_sd = 1), and with a known variance
 the posterior precision of a run depends on its length only, so the per-run-length constants are
-computed once, and the kernel does one exp per run-length cell and no log.
+computed once, and the kernel needs one exp per run-length cell (an arithmetic one, so the loop
+vectorises) and no log.
 
 The run-length posterior ``prob[r]`` is the probability that the current segment began r windows ago
 (r = 0: the current value opens a new segment, judged under the prior predictive; this is the common
@@ -18,7 +19,9 @@ cells. The score is P(r < ``window``): the probability that a change happened wi
 ``window`` windows. An alarm is raised when the score crosses ``threshold`` upwards after warm-up.
 
 State per series: ``prob`` and ``mean`` (segment mean relative to origin) as float32 rows of length R
-(1 KB at R = 128), computed in float64; series-major, so one series' rows are contiguous.
+(1 KB at R = 128), computed in float64; series-major, so one series' rows are contiguous. Plus the
+origin, the settled level (for the direction), a count and the alarm flag. Values further than 1e30
+from the origin are clipped to it.
 """
 
 from __future__ import annotations
@@ -165,7 +168,8 @@ class Bocpd(ChangeDetector):
 
 
 _LOG2_E = 1.4426950408889634
-# ln 2 split in a high part exact in few bits and the remainder, so k * ln 2 is subtracted without error.
+# ln 2 split in a high part exact in few bits and the remainder, so k * ln 2 is subtracted with little
+# error (finite-math may fold the two parts back together: still well inside the 1e-11 promised below).
 _LN2_HIGH = 0.6931471803691238
 _LN2_LOW = 1.9082149292705877e-10
 _SMALLEST_EXPONENT = -708.0  # exp(-708) is still a normal float64; anything lower is negligible here
@@ -237,7 +241,7 @@ def _advance_one_series(
     keep = 1.0 - hazard
     total = new_weight
     # Mass-weighted level of all runs after this step, summed here where the weights are at hand
-    # (a separate pass over the freshly written rows costs as much as the rest of the step).
+    # (saves a pass over the rows just written).
     level_sum = new_weight * (prior_gain * y)
     for r in range(n_cells):
         w = keep * float(prob[i, r]) * _exp_nonpositive(loglik[r] - top)
