@@ -449,3 +449,25 @@ def test_bocpd_exp_matches_libm_closely() -> None:
     ours = np.array([_exp_nonpositive(v) for v in arguments])
     np.testing.assert_allclose(ours, np.exp(arguments), rtol=1e-11)
     assert _exp_nonpositive(-1e300) == pytest.approx(np.exp(-708.0), rel=1e-14)  # clamped, never 0 * inf
+
+
+@pytest.mark.parametrize(("name", "make", "make_reference"), ALL, ids=ALL_IDS)
+@settings(max_examples=25, deadline=None)
+@given(stream=finite_windows, split=st.integers(0, 60))
+def test_any_snapshot_resumes_exactly(
+    name: str,
+    make: Callable[[int], ChangeDetector],
+    make_reference: Callable[[], ScalarDetector],
+    stream: np.ndarray,
+    split: int,
+) -> None:
+    split = min(split, stream.shape[0] - 1)  # at least one window after the snapshot
+    uninterrupted = make(stream.shape[1])
+    expected = run_detector(uninterrupted, stream)
+    before = make(stream.shape[1])
+    for row in stream[:split]:
+        before.update(row)
+    resumed = make(1)
+    resumed.load_bytes(before.to_bytes())
+    for got, want in zip(run_detector(resumed, stream[split:]), expected, strict=True):
+        np.testing.assert_array_equal(got, want[split:])
