@@ -45,7 +45,7 @@ class BocpdParams:
 
     hazard_lambda: float = 250.0
     max_run_length: int = 128
-    window: int = 5
+    window: int = 10
     threshold: float = 0.5
     noise_sd: float = 1.0
     prior_sd: float = 3.0
