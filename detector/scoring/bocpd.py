@@ -30,6 +30,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from detector.jit import njit, njit_finite_math
 from detector.scoring.change import ChangeDetector, ChangeResult
@@ -133,7 +134,7 @@ class Bocpd(ChangeDetector):
         self._loglik = np.empty(params.max_run_length, dtype=np.float64)
         self._grown_mean = np.empty(params.max_run_length, dtype=np.float64)
 
-    def update(self, x: np.ndarray, out: ChangeResult | None = None) -> ChangeResult:
+    def update(self, x: npt.ArrayLike, out: ChangeResult | None = None) -> ChangeResult:
         """Score one window: ``x[i]`` is series i's value (NaN = missing). ``out`` reuses result arrays."""
         values = self._window_values(x)
         result = self._outputs(values.shape[0], out)

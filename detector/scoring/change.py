@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from detector.scoring.state import Field, SeriesState
 
@@ -60,7 +61,7 @@ class ChangeDetector(ABC):
         self._state = SeriesState(family, fields, capacity)
 
     @abstractmethod
-    def update(self, x: np.ndarray, out: ChangeResult | None = None) -> ChangeResult:
+    def update(self, x: npt.ArrayLike, out: ChangeResult | None = None) -> ChangeResult:
         """Score one window: ``x[i]`` is series i's value (NaN = missing). ``out`` reuses result arrays."""
 
     @property
@@ -98,8 +99,11 @@ class ChangeDetector(ABC):
             raise ValueError(f"out holds {len(out)} series but x has {n_series}")
         return out
 
-    def _window_values(self, x: np.ndarray) -> np.ndarray:
-        values = np.ascontiguousarray(x, dtype=np.float64)
+    def _window_values(self, x: npt.ArrayLike) -> np.ndarray:
+        try:
+            values = np.ascontiguousarray(x, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"x must be numbers, one per series: {exc}") from None
         if values.ndim != 1:
             raise ValueError(f"x must be one value per series (1-D), got shape {values.shape}")
         if values.shape[0] > self._state.capacity:

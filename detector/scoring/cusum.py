@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from detector.jit import njit
 from detector.scoring.change import ChangeDetector, ChangeResult
@@ -53,7 +54,7 @@ class Cusum(ChangeDetector):
         super().__init__("cusum", FIELDS, capacity)
         self.params = params
 
-    def update(self, x: np.ndarray, out: ChangeResult | None = None) -> ChangeResult:
+    def update(self, x: npt.ArrayLike, out: ChangeResult | None = None) -> ChangeResult:
         """Score one window: ``x[i]`` is series i's value (NaN = missing). ``out`` reuses result arrays."""
         values = self._window_values(x)
         result = self._outputs(values.shape[0], out)

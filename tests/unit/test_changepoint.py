@@ -122,6 +122,9 @@ def test_update_rejects_more_series_than_capacity_and_wrong_shapes() -> None:
         detector.update(np.zeros((2, 2)))
     with pytest.raises(ValueError, match="out holds 1 series"):
         detector.update(np.zeros(2), out=ChangeResult.empty(1))
+    with pytest.raises(ValueError, match="x must be numbers"):
+        detector.update(["1.0", "lots"])
+    np.testing.assert_array_equal(detector.update([0.0, 1]).score, [0.0, 0.0])  # lists and ints are fine
 
 
 # --- kernels against the plain-Python references ------------------------------------------------------
