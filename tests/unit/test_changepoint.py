@@ -166,7 +166,7 @@ def test_page_hinkley_flags_the_same_windows_as_river(mode: str, seed: int, offs
     assert [t for t, v in enumerate(values) if reference.step(float(v))[2]] == expected
 
 
-def test_page_hinkley_with_river_defaults_matches_river_on_its_docstring_stream() -> None:
+def test_page_hinkley_with_river_defaults_matches_river_on_a_stream_like_its_docstring() -> None:
     rng = np.random.default_rng(12345)
     values = np.concatenate([rng.choice([0.0, 1.0], 1000), rng.choice([4.0, 5.0, 6.0, 7.0], 1000)])
     expected = river_detection_windows(PageHinkleyParams(), values)
