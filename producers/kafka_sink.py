@@ -1,0 +1,296 @@
+"""Events to Kafka in batches: one message carries the events of one room, as logging SDKs send them.
+
+A Kafka message costs a consumer about 100 µs of its own (Faust, measured), decoding an event about
+1 µs, so the sink gathers each room's events for a short linger (or up to ``batch_events``) and sends
+them as one JSON array keyed by the room. One key always maps to one partition and the client keeps
+a single request in flight per connection, so a retried request cannot overtake the next one: every
+room's events arrive in the order they were written.
+
+Nothing is dropped silently: a message the client could not deliver after its own retries is sent
+again at flush; what still fails makes :meth:`KafkaSink.close` raise :class:`DeliveryError`
+carrying the report and the count of lost events.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import msgspec
+import numpy as np
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from detector.events import DIMENSIONS, EVENT_TYPES, Event, EventFrame
+from detector.kafka_io import require_broker
+
+COMPRESSIONS = ("gzip", "none")
+MAX_BATCH_EVENTS = 10_000
+# A message of MAX_BATCH_EVENTS events of ~250 bytes of JSON stays well under this.
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+# kafka-python 3 has no bounded send buffer, so the sink waits for acknowledgements (back-pressure)
+# once this many payload bytes are sent but not yet acknowledged.
+MAX_UNACKED_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class SinkReport:
+    """What a sink delivered: events and messages acknowledged, their payload bytes (uncompressed),
+    delivery errors seen (including ones a resend later repaired) and the sink's lifetime in seconds."""
+
+    events: int
+    messages: int
+    bytes: int
+    errors: int
+    seconds: float
+
+
+class DeliveryError(RuntimeError):
+    """Some events could not be delivered; ``report`` says what was, ``lost_events`` what was not."""
+
+    def __init__(self, message: str, report: SinkReport, lost_events: int) -> None:
+        super().__init__(message)
+        self.report = report
+        self.lost_events = lost_events
+
+
+@dataclass(slots=True)
+class _Message:
+    room_id: int
+    payload: bytes
+    events: int
+
+
+def frame_events(frame: EventFrame) -> list[Event]:
+    """The frame's rows as events, column by column (several times faster than row indexing)."""
+    dims = {d: np.asarray(frame.vocab[d], dtype=object)[frame.dims[d]].tolist() for d in DIMENSIONS}
+    types = np.asarray(EVENT_TYPES, dtype=object)[frame.type].tolist()
+    return [
+        Event(event_id=event_id, ts=ts, type=kind, room_id=room, user_id=user, creator_id=creator,
+              region=region, platform=platform, app_version=version, creator_tier=tier, network=network,
+              value=value)
+        for event_id, ts, kind, room, user, creator, region, platform, version, tier, network, value in zip(
+            frame.event_id, frame.ts.tolist(), types, frame.room_id.tolist(), frame.user_id.tolist(),
+            frame.creator_id.tolist(), dims["region"], dims["platform"], dims["app_version"],
+            dims["creator_tier"], dims["network"], frame.value.tolist(), strict=True,
+        )
+    ]
+
+
+class KafkaSink:
+    """Write :class:`EventFrame`s (or lists of events) to a Kafka topic, batched per room.
+
+    ``batch_events``: most events in one message; ``linger_ms``: longest a buffered event waits for
+    its batch to fill; ``compression``: ``gzip`` or ``none``; ``partitions``: when given, room r goes
+    to partition ``r % partitions`` (set it to the topic's partition count to match the detector's
+    partitioning by room), else the client hashes the key; ``single_events``: one event per message.
+    ``resend_attempts``: how many times a message the client gave up on is sent again at flush.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        *,
+        batch_events: int = 500,
+        linger_ms: int = 50,
+        compression: str = "gzip",
+        partitions: int | None = None,
+        single_events: bool = False,
+        resend_attempts: int = 2,
+        delivery_timeout_ms: int = 30_000,
+    ) -> None:
+        if not 1 <= batch_events <= MAX_BATCH_EVENTS:
+            raise ValueError(f"batch_events must be in 1..{MAX_BATCH_EVENTS}, got {batch_events}")
+        if linger_ms < 0:
+            raise ValueError(f"linger_ms must be >= 0, got {linger_ms}")
+        if compression not in COMPRESSIONS:
+            raise ValueError(f"compression must be one of {', '.join(COMPRESSIONS)}, got {compression!r}")
+        if partitions is not None and partitions < 1:
+            raise ValueError(f"partitions must be >= 1, got {partitions}")
+        if delivery_timeout_ms < 1000:
+            raise ValueError(f"delivery_timeout_ms must be >= 1000, got {delivery_timeout_ms}")
+        if resend_attempts < 0:
+            raise ValueError(f"resend_attempts must be >= 0, got {resend_attempts}")
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.batch_events = 1 if single_events else batch_events
+        self.linger_s = linger_ms / 1000
+        self.partitions = partitions
+        self.resend_attempts = resend_attempts
+        require_broker(bootstrap)
+        # The client packs our messages per partition into record batches (one compression unit);
+        # the room batching already waited, so the client need not wait long.
+        client_linger_ms = min(linger_ms, 5)
+        self._producer = KafkaProducer(
+            bootstrap_servers=bootstrap,
+            acks="all",
+            retries=5,
+            # Tansu has no idempotent producer; one request in flight is what keeps retries in order.
+            enable_idempotence=False,
+            max_in_flight_requests_per_connection=1,
+            compression_type=None if compression == "none" else compression,
+            linger_ms=client_linger_ms,
+            batch_size=1024 * 1024,
+            max_request_size=MAX_MESSAGE_BYTES,
+            delivery_timeout_ms=delivery_timeout_ms,
+            request_timeout_ms=min(delivery_timeout_ms - client_linger_ms, 10_000),
+            max_block_ms=delivery_timeout_ms,
+        )
+        self._encoder = msgspec.json.Encoder()
+        # Two locks so that the client's I/O thread, which runs the delivery callbacks, never waits for
+        # a writer that is itself blocked in send() waiting for that I/O thread to free buffer space.
+        self._lock = threading.Lock()  # buffers and sending
+        self._counts_lock = threading.Lock()  # counters and the failed list
+        # room -> encoded events waiting; dict order = order rooms started waiting, so the rooms whose
+        # linger expired are always a prefix of it.
+        self._buffers: dict[int, list[bytes]] = {}
+        self._waiting_since: dict[int, float] = {}
+        self._failed: list[_Message] = []
+        self._last_error: BaseException | None = None
+        self._events = self._messages = self._bytes = self._errors = 0
+        self._sent_bytes = self._failed_bytes = 0
+        self._started = time.monotonic()
+        self._closed = False
+        self._stop = threading.Event()
+        self._linger_thread = threading.Thread(target=self._linger_loop, name="sink-linger", daemon=True)
+        if not single_events:
+            self._linger_thread.start()
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def write(self, frame: EventFrame) -> None:
+        self.write_events(frame_events(frame))
+
+    def write_events(self, events: Sequence[Event]) -> None:
+        if self._closed:
+            raise RuntimeError("KafkaSink is closed")
+        with self._lock:
+            if self.batch_events == 1:
+                for event in events:
+                    self._send(_Message(event.room_id, self._encoder.encode(event), 1))
+            else:
+                self._buffer(events)
+        with self._counts_lock:
+            unacked = self._sent_bytes - self._bytes - self._failed_bytes
+        if unacked > MAX_UNACKED_BYTES:
+            self._producer.flush()
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Send every buffered event, wait for the acknowledgements, resend what failed."""
+        with self._lock:
+            for room in list(self._buffers):
+                self._send_room(room)
+        self._producer.flush(timeout)
+        for _ in range(self.resend_attempts):
+            with self._counts_lock:
+                retry, self._failed = self._failed, []
+                self._sent_bytes -= self._failed_bytes
+                self._failed_bytes = 0
+            with self._lock:
+                for message in retry:
+                    self._send(message)
+            if not retry:
+                break
+            self._producer.flush(timeout)
+
+    def close(self) -> SinkReport:
+        """Flush, close the client and report; raise :class:`DeliveryError` if any event was lost."""
+        if self._closed:
+            return self.report()
+        self._stop.set()
+        if self._linger_thread.is_alive():
+            self._linger_thread.join()
+        try:
+            self.flush()
+        finally:
+            self._closed = True
+            self._producer.close(timeout=self.linger_s + 5)
+        report = self.report()
+        lost = sum(m.events for m in self._failed)
+        if lost:
+            raise DeliveryError(
+                f"{lost} events in {len(self._failed)} messages could not be delivered to topic "
+                f"{self.topic!r} at {self.bootstrap} after {self.resend_attempts + 1} attempts "
+                f"(last error: {self._last_error!r}); {report.events} events were delivered",
+                report, lost,
+            )
+        return report
+
+    def report(self) -> SinkReport:
+        with self._counts_lock:
+            return SinkReport(self._events, self._messages, self._bytes, self._errors,
+                              time.monotonic() - self._started)
+
+    def __enter__(self) -> KafkaSink:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- internals (callers hold self._lock) -------------------------------------------------------
+
+    def _buffer(self, events: Sequence[Event]) -> None:
+        encode = self._encoder.encode
+        buffers = self._buffers
+        for event in events:
+            room = event.room_id
+            buffer = buffers.get(room)
+            if buffer is None:
+                buffer = buffers[room] = []
+                self._waiting_since[room] = time.monotonic()
+            buffer.append(encode(event))
+            if len(buffer) >= self.batch_events:
+                self._send_room(room)
+        self._send_expired()
+
+    def _send_room(self, room: int) -> None:
+        parts = self._buffers.pop(room)
+        del self._waiting_since[room]
+        self._send(_Message(room, b"[" + b",".join(parts) + b"]", len(parts)))
+
+    def _send_expired(self) -> None:
+        deadline = time.monotonic() - self.linger_s
+        for room, since in list(self._waiting_since.items()):
+            if since > deadline:
+                break
+            self._send_room(room)
+
+    def _send(self, message: _Message) -> None:
+        partition = None if self.partitions is None else message.room_id % self.partitions
+        try:
+            future = self._producer.send(
+                self.topic, value=message.payload, key=str(message.room_id).encode(), partition=partition
+            )
+        except KafkaError as exc:
+            self._record_failure(message, exc)
+            return
+        with self._counts_lock:
+            self._sent_bytes += len(message.payload)
+        future.add_callback(self._on_delivered, message)
+        future.add_errback(self._on_failed, message)
+
+    def _record_failure(self, message: _Message, exc: BaseException) -> None:
+        with self._counts_lock:
+            self._errors += 1
+            self._failed_bytes += len(message.payload)
+            self._last_error = exc
+            self._failed.append(message)
+
+    # -- callbacks from the client's I/O thread ---------------------------------------------------
+
+    def _on_delivered(self, message: _Message, _metadata: object) -> None:
+        with self._counts_lock:
+            self._events += message.events
+            self._messages += 1
+            self._bytes += len(message.payload)
+
+    def _on_failed(self, message: _Message, exc: BaseException) -> None:
+        self._record_failure(message, exc)
+
+    def _linger_loop(self) -> None:
+        while not self._stop.wait(max(self.linger_s / 2, 0.001)):
+            with self._lock:
+                self._send_expired()

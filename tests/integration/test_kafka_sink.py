@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from detector.broker import EmbeddedBroker, free_port
+from detector.events import EventFrame
+from detector.kafka_io import KafkaUnavailable, ensure_topics
+from producers.kafka_sink import DeliveryError, KafkaSink, frame_events
+from tests.integration.kafka_helpers import (
+    by_room,
+    consume_events,
+    fingerprint,
+    fresh_topic,
+    synthetic_events,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def test_frame_events_round_trips_a_frame() -> None:
+    events = synthetic_events(500, seed=3)
+    assert frame_events(EventFrame.from_events(events)) == events
+
+
+@pytest.mark.parametrize(
+    ("options", "max_messages"),
+    [
+        ({"batch_events": 100}, None),
+        ({"batch_events": 100, "compression": "none", "partitions": 3}, None),
+        ({"single_events": True}, 3000),
+    ],
+    ids=["batched-gzip", "batched-plain-by-room-modulo", "single-events"],
+)
+def test_every_event_is_consumed_back_once_in_room_order(kafka_bootstrap, options, max_messages) -> None:
+    topic = fresh_topic(kafka_bootstrap, partitions=3)
+    events = synthetic_events(3000, rooms=25, seed=1)
+    frame = EventFrame.from_events(events)
+    with KafkaSink(kafka_bootstrap, topic, **options) as sink:
+        for start in range(0, len(events), 700):
+            sink.write(frame.take(np.arange(start, min(start + 700, len(events)))))
+    report = sink.report()
+    assert report.events == len(events)
+    assert report.errors == 0
+
+    consumed, messages = consume_events(kafka_bootstrap, topic, len(events))
+    assert fingerprint(consumed) == fingerprint(events)  # nothing lost, nothing duplicated
+    assert messages == report.messages
+    if max_messages is None:
+        assert messages < len(events) / 5, "batched mode must carry many events per message"
+    else:
+        assert messages == max_messages
+    assert by_room(consumed) == by_room(events)  # per-room order survives partitioning and batching
+
+
+def test_batches_hold_one_room_and_respect_batch_events(kafka_bootstrap) -> None:
+    from detector.events import decode_message
+    from detector.kafka_io import assigned_consumer, poll_values
+
+    topic = fresh_topic(kafka_bootstrap, partitions=2)
+    events = synthetic_events(1000, rooms=5, seed=2)
+    with KafkaSink(kafka_bootstrap, topic, batch_events=64, linger_ms=10_000) as sink:
+        sink.write_events(events)
+    consumer = assigned_consumer(kafka_bootstrap, topic, fetch_max_wait_ms=100)
+    sizes, seen = [], 0
+    deadline = time.monotonic() + 20
+    while seen < len(events) and time.monotonic() < deadline:
+        for key, value in poll_values(consumer):
+            batch, _ = decode_message(value)
+            assert {e.room_id for e in batch} == {int(key)}
+            sizes.append(len(batch))
+            seen += len(batch)
+    consumer.close()
+    assert seen == len(events)
+    assert max(sizes) == 64  # full batches go out at batch_events, the rest at close despite the long linger
+
+
+def test_linger_sends_a_partial_batch_without_close(kafka_bootstrap) -> None:
+    topic = fresh_topic(kafka_bootstrap, partitions=1)
+    sink = KafkaSink(kafka_bootstrap, topic, batch_events=10_000, linger_ms=20)
+    try:
+        sink.write_events(synthetic_events(50, rooms=2, seed=4))
+        consumed, _ = consume_events(kafka_bootstrap, topic, 50, timeout=10)
+        assert len(consumed) == 50
+    finally:
+        sink.close()
+
+
+def test_unreachable_broker_is_a_clear_error() -> None:
+    address = f"127.0.0.1:{free_port()}"
+    with pytest.raises(KafkaUnavailable, match=address):
+        KafkaSink(address, "live-events")
+
+
+def test_events_that_cannot_be_delivered_make_close_raise(tmp_path) -> None:
+    broker = EmbeddedBroker(log_path=tmp_path / "tansu.log").start()
+    try:
+        ensure_topics(broker.bootstrap, {"doomed": 1})
+        sink = KafkaSink(broker.bootstrap, "doomed", batch_events=10, resend_attempts=1,
+                         delivery_timeout_ms=1500)
+    finally:
+        broker.stop()
+    sink.write_events(synthetic_events(30, rooms=1, seed=5))
+    started = time.monotonic()
+    with pytest.raises(DeliveryError, match="30 events in 3 messages could not be delivered") as failure:
+        sink.close()
+    assert time.monotonic() - started < 30, "delivery to a dead broker must give up within its timeouts"
+    assert failure.value.lost_events == 30
+    assert failure.value.report.events == 0
+    assert failure.value.report.errors >= 3
+
+
+def test_bad_options_are_rejected_by_name(kafka_bootstrap) -> None:
+    with pytest.raises(ValueError, match="batch_events"):
+        KafkaSink(kafka_bootstrap, "live-events", batch_events=0)
+    with pytest.raises(ValueError, match="compression"):
+        KafkaSink(kafka_bootstrap, "live-events", compression="brotli")
