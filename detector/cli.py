@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from detector.broker import BrokerError, EmbeddedBroker
+from detector.demo import demo_command
 from producers.replay import replay_command
 
 app = typer.Typer(
@@ -46,6 +47,7 @@ def broker(
 
 
 app.command("replay")(replay_command)
+app.command("demo")(demo_command)
 
 
 def main() -> None:

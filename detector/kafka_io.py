@@ -109,11 +109,15 @@ def ensure_topics(
     return counts
 
 
-def assigned_consumer(bootstrap: str, topic: str, **config: Any) -> KafkaConsumer:
-    """A kafka-python consumer reading every partition of ``topic`` from the beginning, assigned by hand.
+def assigned_consumer(bootstrap: str, topic: str, *, since_ms: int | None = None,
+                      **config: Any) -> KafkaConsumer:
+    """A kafka-python consumer reading every partition of ``topic``, assigned by hand (no group).
 
-    ``config`` goes to :class:`KafkaConsumer` unchanged (e.g. ``fetch_max_wait_ms``). There is no
-    "from the end" variant on purpose: ``seek_to_end`` relies on ListOffsets(latest), wrong on Tansu.
+    From the beginning, or with ``since_ms`` near the first record stamped at or after that time
+    (epoch ms): pass the same ``since_ms`` to :func:`poll_values` to drop the older records still
+    read. Kafka answers "no such record" with None (the consumer then starts at the end); Tansu
+    answers offset 0 with timestamp -1, so there it starts at the beginning and the filter does the work.
+    ``config`` goes to :class:`KafkaConsumer` unchanged (e.g. ``fetch_max_wait_ms``).
     """
     require_broker(bootstrap)
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **config)
@@ -123,12 +127,27 @@ def assigned_consumer(bootstrap: str, topic: str, **config: Any) -> KafkaConsume
         raise KafkaError(f"topic {topic!r} does not exist at {bootstrap}")
     assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
     consumer.assign(assignment)
-    consumer.seek_to_beginning(*assignment)
+    if since_ms is None:
+        consumer.seek_to_beginning(*assignment)
+        return consumer
+    found = consumer.offsets_for_times({tp: since_ms for tp in assignment})
+    for tp in assignment:
+        position = found.get(tp)
+        if position is None:
+            consumer.seek_to_end(tp)
+        elif position.timestamp < 0:
+            consumer.seek_to_beginning(tp)
+        else:
+            consumer.seek(tp, position.offset)
     return consumer
 
 
-def poll_values(consumer: KafkaConsumer, timeout_ms: int = 200) -> Iterator[tuple[bytes | None, bytes]]:
-    """(key, value) of the records one poll returns, across partitions."""
+def poll_values(
+    consumer: KafkaConsumer, timeout_ms: int = 200, *, since_ms: int | None = None
+) -> Iterator[tuple[bytes | None, bytes]]:
+    """(key, value) of the records one poll returns, across partitions; with ``since_ms``, only
+    records whose timestamp is at or after it."""
     for records in consumer.poll(timeout_ms=timeout_ms).values():
         for record in records:
-            yield record.key, record.value
+            if since_ms is None or record.timestamp >= since_ms:
+                yield record.key, record.value

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import io
+import threading
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from rich.console import Console
+
+from detector.demo import DemoState, run_demo
+from detector.events import EventFrame, encode_batch
+from tests.integration.kafka_helpers import START_MS, synthetic_events
+
+pytestmark = pytest.mark.integration
+
+
+def synthetic_frames(seconds: int, per_second: int = 200, seed: int = 0) -> Iterator[EventFrame]:
+    for second in range(seconds):
+        events = synthetic_events(per_second, seed=seed * 1000 + second, start_ms=START_MS + second * 1000,
+                                  step_ms=1000 // per_second)
+        yield EventFrame.from_events(events)
+
+
+def test_demo_shows_every_produced_event_and_stops_by_itself(kafka_bootstrap) -> None:
+    out = io.StringIO()
+    frames = list(synthetic_frames(90))
+    expected = [e for f in frames for e in f.to_events()]
+    summary = run_demo(iter(frames), bootstrap=kafka_bootstrap, speed=None, max_seconds=60,
+                       console=Console(file=out, width=140))
+
+    assert summary.producer_error is None and not summary.interrupted
+    assert summary.produced_events == summary.consumed_events == len(expected)
+    assert summary.by_type == dict(Counter(e.type.value for e in expected))
+    assert summary.by_region == dict(Counter(e.region for e in expected))
+    assert summary.watermark_ms == max(e.ts for e in expected)
+    screen = out.getvalue()
+    assert kafka_bootstrap in screen
+    assert f"{len(expected):,} events" in screen
+    assert "by region, last minute" in screen
+
+
+def test_demo_stops_at_max_seconds_while_the_producer_is_still_pacing(kafka_bootstrap) -> None:
+    out = io.StringIO()
+    # An hour of event time at 60x would take a minute; the demo must stop after ~2 s and clean up.
+    summary = run_demo(synthetic_frames(3600, per_second=20), bootstrap=kafka_bootstrap, speed=60.0,
+                       max_seconds=2, console=Console(file=out, width=140))
+    assert 0 < summary.consumed_events <= summary.produced_events < 3600 * 20
+    assert summary.seconds < 20
+    assert not any(t.name == "demo-producer" for t in threading.enumerate())
+
+
+def test_demo_starts_and_stops_its_own_broker_when_no_bootstrap_is_given(monkeypatch, tmp_path) -> None:
+    from detector.broker import kafka_answers
+
+    monkeypatch.delenv("LIVEWATCH_BOOTSTRAP", raising=False)
+    summary = run_demo(synthetic_frames(5), speed=None, max_seconds=30, broker_log=tmp_path / "tansu.log",
+                       console=Console(file=io.StringIO()))
+    assert summary.consumed_events == 5 * 200
+    host, port = summary.bootstrap.rsplit(":", 1)
+    assert not kafka_answers(host, int(port), timeout=0.2)
+
+
+def test_recent_breakdown_covers_the_last_minute_of_event_time() -> None:
+    state = DemoState(bootstrap="x:1", embedded=True, speed=1.0)
+    old = synthetic_events(10, start_ms=START_MS, step_ms=1)
+    new = synthetic_events(30, start_ms=START_MS + 120_000, step_ms=1, seed=1)
+    state.add(encode_batch(old), now=1.0)
+    state.add(encode_batch(new), now=2.0)
+    state.add(b'[{"event_id": 1}]', now=2.5)
+    by_type, by_region, seconds = state.recent()
+    assert sum(by_type.values()) == sum(by_region.values()) == 30  # the old minute has left the view
+    assert seconds == 1
+    assert by_region == Counter(e.region for e in new)
+    assert state.consumed_events == 40 and state.invalid_events == 1
+    assert state.events_per_second(now=2.5) == pytest.approx(30.0)
+    assert state.watermark_ms == new[-1].ts
