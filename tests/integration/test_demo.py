@@ -75,3 +75,48 @@ def test_recent_breakdown_covers_the_last_minute_of_event_time() -> None:
     assert state.consumed_events == 40 and state.invalid_events == 1
     assert state.events_per_second(now=2.5) == pytest.approx(30.0)
     assert state.watermark_ms == new[-1].ts
+
+
+def test_ctrl_c_stops_producer_consumer_and_embedded_broker(tmp_path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    import time
+    from pathlib import Path
+
+    from detector.broker import kafka_answers
+
+    script = textwrap.dedent(
+        """
+        import sys
+        from rich.console import Console
+        from detector.demo import run_demo
+        from tests.integration.test_demo import synthetic_frames
+
+        def announced(frames):
+            for i, frame in enumerate(frames):
+                if i == 30:
+                    print("flowing", flush=True)  # the producer thread runs: the demo is in its loop
+                yield frame
+
+        summary = run_demo(announced(synthetic_frames(3600, per_second=20)), speed=60.0,
+                           console=Console(file=sys.stderr, width=120, force_terminal=False))
+        print(summary.bootstrap, summary.interrupted, summary.consumed_events, flush=True)
+        """
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k != "LIVEWATCH_BOOTSTRAP"} | {"PYTHONPATH": str(root)}
+    demo = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, cwd=root)
+    assert demo.stdout is not None
+    assert demo.stdout.readline().strip() == "flowing"
+    time.sleep(0.5)
+    demo.send_signal(signal.SIGINT)
+    out, err = demo.communicate(timeout=30)
+    assert demo.returncode == 0, err
+    bootstrap, interrupted, consumed = out.split()
+    assert interrupted == "True" and int(consumed) > 0
+    host, port = bootstrap.rsplit(":", 1)
+    assert not kafka_answers(host, int(port), timeout=0.2)
