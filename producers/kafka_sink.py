@@ -1,10 +1,14 @@
-"""Events to Kafka in batches: one message carries the events of one room, as logging SDKs send them.
+"""Events to Kafka in batches, as logging SDKs and collectors send them.
 
 A Kafka message costs a consumer about 100 µs of its own (Faust, measured), decoding an event about
-1 µs, so the sink gathers each room's events for a short linger (or up to ``batch_events``) and sends
-them as one JSON array keyed by the room. One key always maps to one partition and the client keeps
-a single request in flight per connection, so a retried request cannot overtake the next one: every
-room's events arrive in the order they were written.
+1 µs, so the sink gathers events for a short linger (or up to ``batch_events``) and sends them as one
+JSON array. A batch holds the events of one room (key = room id), or with ``group_by="partition"``
+the events of every room that lives in one partition (no key): with thousands of rooms each sending
+an event a second, per-room batches stay near one event, per-partition batches fill up.
+
+Either way one room always goes to one partition, and the client keeps a single request in flight
+per connection, so a retried request cannot overtake the next one: every room's events arrive in the
+order they were written.
 
 Nothing is dropped silently: a message the client could not deliver after its own retries is sent
 again at flush; what still fails makes :meth:`KafkaSink.close` raise :class:`DeliveryError`
@@ -26,6 +30,11 @@ from kafka.errors import KafkaError
 
 from detector.events import DIMENSIONS, EVENT_TYPES, Event, EventFrame
 from detector.kafka_io import require_broker
+
+
+class GroupBy(enum.StrEnum):
+    ROOM = "room"
+    PARTITION = "partition"
 
 
 class Compression(enum.StrEnum):
@@ -64,7 +73,8 @@ class DeliveryError(RuntimeError):
 
 @dataclass(slots=True)
 class _Message:
-    room_id: int
+    key: bytes | None
+    partition: int | None
     payload: bytes
     events: int
 
@@ -86,13 +96,15 @@ def frame_events(frame: EventFrame) -> list[Event]:
 
 
 class KafkaSink:
-    """Write :class:`EventFrame`s (or lists of events) to a Kafka topic, batched per room.
+    """Write :class:`EventFrame`s (or lists of events) to a Kafka topic in batches.
 
     ``batch_events``: most events in one message; ``linger_ms``: longest a buffered event waits for
     its batch to fill; ``compression``: ``gzip`` or ``none``; ``partitions``: when given, room r goes
     to partition ``r % partitions`` (set it to the topic's partition count to match the detector's
-    partitioning by room), else the client hashes the key; ``single_events``: one event per message.
-    ``resend_attempts``: how many times a message the client gave up on is sent again at flush.
+    partitioning by room), else the client hashes the room key; ``group_by``: ``room`` or
+    ``partition`` (needs ``partitions``), what one batch holds; ``single_events``: one event per
+    message, keyed by room. ``resend_attempts``: how many times a message the client gave up on is
+    sent again at flush.
     """
 
     def __init__(
@@ -105,6 +117,7 @@ class KafkaSink:
         compression: str = "gzip",
         partitions: int | None = None,
         single_events: bool = False,
+        group_by: str = GroupBy.ROOM,
         resend_attempts: int = 2,
         delivery_timeout_ms: int = 30_000,
     ) -> None:
@@ -116,6 +129,10 @@ class KafkaSink:
             raise ValueError(f"compression must be one of {', '.join(Compression)}, got {compression!r}")
         if partitions is not None and partitions < 1:
             raise ValueError(f"partitions must be >= 1, got {partitions}")
+        if group_by not in set(GroupBy):
+            raise ValueError(f"group_by must be one of {', '.join(GroupBy)}, got {group_by!r}")
+        if group_by == GroupBy.PARTITION and partitions is None:
+            raise ValueError("group_by='partition' needs partitions (the topic's partition count)")
         if delivery_timeout_ms < 1000:
             raise ValueError(f"delivery_timeout_ms must be >= 1000, got {delivery_timeout_ms}")
         if resend_attempts < 0:
@@ -125,10 +142,11 @@ class KafkaSink:
         self.batch_events = 1 if single_events else batch_events
         self.linger_s = linger_ms / 1000
         self.partitions = partitions
+        self.by_partition = group_by == GroupBy.PARTITION and not single_events
         self.resend_attempts = resend_attempts
         require_broker(bootstrap)
         # The client packs our messages per partition into record batches (one compression unit);
-        # the room batching already waited, so the client need not wait long.
+        # our batching already waited, so the client need not wait long.
         client_linger_ms = min(linger_ms, 5)
         self._producer = KafkaProducer(
             bootstrap_servers=bootstrap,
@@ -150,8 +168,8 @@ class KafkaSink:
         # a writer that is itself blocked in send() waiting for that I/O thread to free buffer space.
         self._lock = threading.Lock()  # buffers and sending
         self._counts_lock = threading.Lock()  # counters and the failed list
-        # room -> encoded events waiting; dict order = order rooms started waiting, so the rooms whose
-        # linger expired are always a prefix of it.
+        # group (room or partition) -> encoded events waiting; dict order = order groups started
+        # waiting, so the groups whose linger expired are always a prefix of it.
         self._buffers: dict[int, list[bytes]] = {}
         self._waiting_since: dict[int, float] = {}
         self._failed: list[_Message] = []
@@ -176,7 +194,7 @@ class KafkaSink:
         with self._lock:
             if self.batch_events == 1:
                 for event in events:
-                    self._send(_Message(event.room_id, self._encoder.encode(event), 1))
+                    self._send(self._message(event.room_id, [self._encoder.encode(event)]))
             else:
                 self._buffer(events)
         with self._counts_lock:
@@ -187,8 +205,8 @@ class KafkaSink:
     def flush(self, timeout: float | None = None) -> None:
         """Send every buffered event, wait for the acknowledgements, resend what failed."""
         with self._lock:
-            for room in list(self._buffers):
-                self._send_room(room)
+            for group in list(self._buffers):
+                self._send_group(group)
         self._producer.flush(timeout)
         for _ in range(self.resend_attempts):
             with self._counts_lock:
@@ -241,34 +259,42 @@ class KafkaSink:
     def _buffer(self, events: Sequence[Event]) -> None:
         encode = self._encoder.encode
         buffers = self._buffers
+        partitions = self.partitions if self.by_partition else None
         for event in events:
-            room = event.room_id
-            buffer = buffers.get(room)
+            group = event.room_id if partitions is None else event.room_id % partitions
+            buffer = buffers.get(group)
             if buffer is None:
-                buffer = buffers[room] = []
-                self._waiting_since[room] = time.monotonic()
+                buffer = buffers[group] = []
+                self._waiting_since[group] = time.monotonic()
             buffer.append(encode(event))
             if len(buffer) >= self.batch_events:
-                self._send_room(room)
+                self._send_group(group)
         self._send_expired()
 
-    def _send_room(self, room: int) -> None:
-        parts = self._buffers.pop(room)
-        del self._waiting_since[room]
-        self._send(_Message(room, b"[" + b",".join(parts) + b"]", len(parts)))
+    def _send_group(self, group: int) -> None:
+        parts = self._buffers.pop(group)
+        del self._waiting_since[group]
+        if self.by_partition:
+            self._send(_Message(None, group, b"[" + b",".join(parts) + b"]", len(parts)))
+        else:
+            self._send(self._message(group, parts))
+
+    def _message(self, room: int, parts: list[bytes]) -> _Message:
+        partition = None if self.partitions is None else room % self.partitions
+        payload = parts[0] if self.batch_events == 1 else b"[" + b",".join(parts) + b"]"
+        return _Message(str(room).encode(), partition, payload, len(parts))
 
     def _send_expired(self) -> None:
         deadline = time.monotonic() - self.linger_s
-        for room, since in list(self._waiting_since.items()):
+        for group, since in list(self._waiting_since.items()):
             if since > deadline:
                 break
-            self._send_room(room)
+            self._send_group(group)
 
     def _send(self, message: _Message) -> None:
-        partition = None if self.partitions is None else message.room_id % self.partitions
         try:
             future = self._producer.send(
-                self.topic, value=message.payload, key=str(message.room_id).encode(), partition=partition
+                self.topic, value=message.payload, key=message.key, partition=message.partition
             )
         except KafkaError as exc:
             self._record_failure(message, exc)

@@ -27,7 +27,7 @@ from rich.table import Table
 from detector.broker import configured_bootstrap
 from detector.events import Event, EventDecodeError, decode_event
 from detector.kafka_io import LIVE_EVENTS, TOPIC_PARTITIONS, KafkaUnavailable, ensure_topics
-from producers.kafka_sink import MAX_BATCH_EVENTS, Compression, DeliveryError, KafkaSink, SinkReport
+from producers.kafka_sink import MAX_BATCH_EVENTS, Compression, DeliveryError, GroupBy, KafkaSink, SinkReport
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"  # where `livewatch broker` listens by default
 CHUNK_LINES = 20_000
@@ -200,6 +200,8 @@ def replay_command(
                                      help="Most events in one Kafka message."),
     linger_ms: int = typer.Option(50, min=0, help="Longest a room's events wait for their batch to fill."),
     compression: Compression = typer.Option(Compression.GZIP, help="Message compression."),
+    group_by: GroupBy = typer.Option(GroupBy.ROOM, help="What one message holds: the events of one room "
+                                                         "(key = room id) or of one partition (no key)."),
     single_events: bool = typer.Option(False, "--single-events", help="One event per Kafka message."),
 ) -> None:
     """Replay an event log to Kafka, keeping event-time order and spacing scaled by --speed."""
@@ -212,7 +214,8 @@ def replay_command(
         wanted = TOPIC_PARTITIONS.get(topic, TOPIC_PARTITIONS[LIVE_EVENTS])
         partitions = ensure_topics(address, {topic: wanted})
         sink = KafkaSink(address, topic, batch_events=batch_events, linger_ms=linger_ms,
-                         compression=compression, partitions=partitions[topic], single_events=single_events)
+                         compression=compression, partitions=partitions[topic], group_by=group_by,
+                         single_events=single_events)
     except ValueError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None

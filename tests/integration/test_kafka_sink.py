@@ -30,9 +30,10 @@ def test_frame_events_round_trips_a_frame() -> None:
     [
         ({"batch_events": 100}, None),
         ({"batch_events": 100, "compression": "none", "partitions": 3}, None),
+        ({"batch_events": 100, "group_by": "partition", "partitions": 3}, None),
         ({"single_events": True}, 3000),
     ],
-    ids=["batched-gzip", "batched-plain-by-room-modulo", "single-events"],
+    ids=["batched-gzip", "batched-plain-by-room-modulo", "batched-by-partition", "single-events"],
 )
 def test_every_event_is_consumed_back_once_in_room_order(kafka_bootstrap, options, max_messages) -> None:
     topic = fresh_topic(kafka_bootstrap, partitions=3)
@@ -112,8 +113,36 @@ def test_events_that_cannot_be_delivered_make_close_raise(tmp_path) -> None:
     assert failure.value.report.errors >= 3
 
 
+def test_partition_batches_mix_rooms_of_one_partition_and_fill_up(kafka_bootstrap) -> None:
+    from detector.events import decode_message
+    from detector.kafka_io import assigned_consumer
+
+    topic = fresh_topic(kafka_bootstrap, partitions=2)
+    events = synthetic_events(1000, rooms=40, seed=6)
+    with KafkaSink(kafka_bootstrap, topic, batch_events=200, linger_ms=10_000, group_by="partition",
+                   partitions=2) as sink:
+        sink.write_events(events)
+    consumer = assigned_consumer(kafka_bootstrap, topic, fetch_max_wait_ms=100)
+    sizes, rooms_per_message, seen = [], [], 0
+    deadline = time.monotonic() + 20
+    while seen < len(events) and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=200).values():
+            for record in records:
+                batch, _ = decode_message(record.value)
+                assert record.key is None
+                assert {e.room_id % 2 for e in batch} == {record.partition}
+                sizes.append(len(batch))
+                rooms_per_message.append(len({e.room_id for e in batch}))
+                seen += len(batch)
+    consumer.close()
+    assert seen == len(events)
+    assert sizes.count(200) >= 3 and max(rooms_per_message) > 1
+
+
 def test_bad_options_are_rejected_by_name(kafka_bootstrap) -> None:
     with pytest.raises(ValueError, match="batch_events"):
         KafkaSink(kafka_bootstrap, "live-events", batch_events=0)
     with pytest.raises(ValueError, match="compression"):
         KafkaSink(kafka_bootstrap, "live-events", compression="brotli")
+    with pytest.raises(ValueError, match="needs partitions"):
+        KafkaSink(kafka_bootstrap, "live-events", group_by="partition")
