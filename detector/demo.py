@@ -31,7 +31,7 @@ from rich.table import Table
 
 from detector.broker import BrokerError, configured_bootstrap, kafka_bootstrap
 from detector.events import EventFrame, decode_message
-from detector.kafka_io import LIVE_EVENTS, KafkaUnavailable, assigned_consumer, ensure_topics, poll_values
+from detector.kafka_io import LIVE_EVENTS, KafkaUnavailable, assigned_consumer, ensure_topics, poll_records
 from producers.kafka_sink import Compression, GroupBy, KafkaSink
 from producers.replay import Pacer, parse_speed
 
@@ -54,14 +54,20 @@ class DemoState:
     consumed_events: int = 0
     consumed_messages: int = 0
     invalid_events: int = 0
-    watermark_ms: int | None = None
     totals_by_type: Counter[str] = field(default_factory=Counter)
     totals_by_region: Counter[str] = field(default_factory=Counter)
+    # partition -> newest event time read from it; the watermark is the oldest of these, so a partition
+    # the consumer has fallen behind on does not make the others' minute look empty
+    _partition_newest: dict[int, int] = field(default_factory=dict)
     # (event-time second, type, region) -> events, pruned to the last minute behind the watermark
     _recent: Counter[tuple[int, str, str]] = field(default_factory=Counter)
     _rate_samples: deque[tuple[float, int]] = field(default_factory=deque)
 
-    def add(self, raw: bytes, now: float) -> None:
+    @property
+    def watermark_ms(self) -> int | None:
+        return min(self._partition_newest.values(), default=None)
+
+    def add(self, raw: bytes, now: float, partition: int = 0) -> None:
         events, invalid = decode_message(raw)
         self.consumed_messages += 1
         self.invalid_events += len(invalid)
@@ -73,7 +79,7 @@ class DemoState:
         self.totals_by_type.update(k[1] for k in keys)
         self.totals_by_region.update(k[2] for k in keys)
         newest = max(e.ts for e in events)
-        self.watermark_ms = newest if self.watermark_ms is None else max(self.watermark_ms, newest)
+        self._partition_newest[partition] = max(newest, self._partition_newest.get(partition, newest))
         self._rate_samples.append((now, self.consumed_events))
 
     def elapsed(self, now: float | None = None) -> float:
@@ -88,20 +94,23 @@ class DemoState:
         return (samples[-1][1] - samples[0][1]) / (samples[-1][0] - samples[0][0])
 
     def recent(self) -> tuple[Counter[str], Counter[str], int]:
-        """Events by type and by region over the last minute of event time (up to the watermark), and
+        """Events by type and by region over the last minute of event time up to the watermark, and
         the seconds of event time that minute covers so far."""
-        if self.watermark_ms is None:
+        watermark = self.watermark_ms
+        if watermark is None:
             return Counter(), Counter(), 0
-        oldest = (self.watermark_ms - RECENT_MS) // 1000 + 1
+        newest, oldest = watermark // 1000, (watermark - RECENT_MS) // 1000 + 1
         for key in [k for k in self._recent if k[0] < oldest]:
             del self._recent[key]
         by_type: Counter[str] = Counter()
         by_region: Counter[str] = Counter()
-        for (_second, kind, region), count in self._recent.items():
-            by_type[kind] += count
-            by_region[region] += count
-        covered = self.watermark_ms // 1000 - min((k[0] for k in self._recent), default=oldest) + 1
-        return by_type, by_region, covered
+        first = newest
+        for (second, kind, region), count in self._recent.items():
+            if second <= newest:
+                by_type[kind] += count
+                by_region[region] += count
+                first = min(first, second)
+        return by_type, by_region, newest - first + 1
 
 
 PanelFn = Callable[[DemoState], RenderableType]
@@ -235,9 +244,8 @@ def run_demo(
         try:
             with Live(render(state, panels), console=console, refresh_per_second=refresh_per_second) as live:
                 while True:
-                    polled = poll_values(consumer, int(1000 / refresh_per_second), since_ms=since_ms)
-                    for _key, value in polled:
-                        state.add(value, time.monotonic())
+                    for record in poll_records(consumer, int(1000 / refresh_per_second), since_ms=since_ms):
+                        state.add(record.value, time.monotonic(), record.partition)
                     report = sink.report()
                     state.produced_events, state.produced_messages = report.events, report.messages
                     live.update(render(state, panels))
@@ -303,7 +311,8 @@ def demo_command(
         raise typer.Exit(2) from None
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the demo as cleanly as Ctrl-C
     try:
-        summary = run_demo(frames, bootstrap=bootstrap, speed=pace, max_seconds=max_seconds, group_by=group_by)
+        summary = run_demo(frames, bootstrap=bootstrap, speed=pace, max_seconds=max_seconds,
+                           group_by=group_by)
     except (KafkaUnavailable, BrokerError) as exc:
         errors.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None

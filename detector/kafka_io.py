@@ -14,6 +14,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from detector.broker import kafka_answers
@@ -114,7 +115,7 @@ def assigned_consumer(bootstrap: str, topic: str, *, since_ms: int | None = None
     """A kafka-python consumer reading every partition of ``topic``, assigned by hand (no group).
 
     From the beginning, or with ``since_ms`` near the first record stamped at or after that time
-    (epoch ms): pass the same ``since_ms`` to :func:`poll_values` to drop the older records still
+    (epoch ms): pass the same ``since_ms`` to :func:`poll_records` to drop the older records still
     read. Kafka answers "no such record" with None (the consumer then starts at the end); Tansu
     answers offset 0 with timestamp -1, so there it starts at the beginning and the filter does the work.
     ``config`` goes to :class:`KafkaConsumer` unchanged (e.g. ``fetch_max_wait_ms``).
@@ -142,12 +143,12 @@ def assigned_consumer(bootstrap: str, topic: str, *, since_ms: int | None = None
     return consumer
 
 
-def poll_values(
+def poll_records(
     consumer: KafkaConsumer, timeout_ms: int = 200, *, since_ms: int | None = None
-) -> Iterator[tuple[bytes | None, bytes]]:
-    """(key, value) of the records one poll returns, across partitions; with ``since_ms``, only
-    records whose timestamp is at or after it."""
+) -> Iterator[ConsumerRecord]:
+    """The records one poll returns, across partitions; with ``since_ms``, only those whose
+    timestamp is at or after it."""
     for records in consumer.poll(timeout_ms=timeout_ms).values():
         for record in records:
             if since_ms is None or record.timestamp >= since_ms:
-                yield record.key, record.value
+                yield record

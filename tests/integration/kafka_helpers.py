@@ -9,7 +9,7 @@ import uuid
 import numpy as np
 
 from detector.events import EVENT_TYPES, Event, decode_message
-from detector.kafka_io import assigned_consumer, ensure_topics, poll_values
+from detector.kafka_io import assigned_consumer, ensure_topics, poll_records
 
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
@@ -47,14 +47,14 @@ def consume_events(bootstrap: str, topic: str, expected: int, timeout: float = 2
     deadline = time.monotonic() + timeout
     try:
         while len(events) < expected and time.monotonic() < deadline:
-            for _key, value in poll_values(consumer):
-                decoded, invalid = decode_message(value)
+            for record in poll_records(consumer):
+                decoded, invalid = decode_message(record.value)
                 assert not invalid, invalid
                 events.extend(decoded)
                 messages += 1
         # Anything beyond the expected count would be a duplicate: give it a moment to show up.
-        for _key, value in itertools.chain.from_iterable(poll_values(consumer) for _ in range(2)):
-            events.extend(decode_message(value)[0])
+        for record in itertools.chain.from_iterable(poll_records(consumer) for _ in range(2)):
+            events.extend(decode_message(record.value)[0])
             messages += 1
     finally:
         consumer.close()

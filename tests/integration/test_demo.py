@@ -10,6 +10,7 @@ from rich.console import Console
 
 from detector.demo import DemoState, run_demo
 from detector.events import EventFrame, encode_batch
+from detector.kafka_io import LIVE_EVENTS, TOPIC_PARTITIONS
 from tests.integration.kafka_helpers import START_MS, synthetic_events
 
 pytestmark = pytest.mark.integration
@@ -33,7 +34,9 @@ def test_demo_shows_every_produced_event_and_stops_by_itself(kafka_bootstrap) ->
     assert summary.produced_events == summary.consumed_events == len(expected)
     assert summary.by_type == dict(Counter(e.type.value for e in expected))
     assert summary.by_region == dict(Counter(e.region for e in expected))
-    assert summary.watermark_ms == max(e.ts for e in expected)
+    partitions = TOPIC_PARTITIONS[LIVE_EVENTS]
+    newest = {p: max(e.ts for e in expected if e.room_id % partitions == p) for p in range(partitions)}
+    assert summary.watermark_ms == min(newest.values())  # the oldest partition's newest event
     screen = out.getvalue()
     assert kafka_bootstrap in screen
     assert f"{len(expected):,} events" in screen
@@ -75,6 +78,20 @@ def test_recent_breakdown_covers_the_last_minute_of_event_time() -> None:
     assert state.consumed_events == 40 and state.invalid_events == 1
     assert state.events_per_second(now=2.5) == pytest.approx(30.0)
     assert state.watermark_ms == new[-1].ts
+
+
+def test_watermark_waits_for_the_partition_that_lags() -> None:
+    state = DemoState(bootstrap="x:1", embedded=True, speed=1.0)
+    ahead = synthetic_events(50, start_ms=START_MS + 600_000, step_ms=1000)  # 10 min later, 50 s long
+    behind = synthetic_events(20, start_ms=START_MS, step_ms=1000, seed=1)
+    state.add(encode_batch(ahead), now=1.0, partition=0)
+    state.add(encode_batch(behind), now=1.0, partition=1)
+    assert state.watermark_ms == behind[-1].ts
+    by_type, _, seconds = state.recent()
+    assert sum(by_type.values()) == 20 and seconds == 20  # the events ahead wait for the watermark
+    state.add(encode_batch(synthetic_events(1, start_ms=ahead[-1].ts, seed=2)), now=2.0, partition=1)
+    by_type, _, seconds = state.recent()
+    assert sum(by_type.values()) == 50 + 1 and seconds == 50
 
 
 def test_ctrl_c_stops_producer_consumer_and_embedded_broker(tmp_path) -> None:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from detector.broker import EmbeddedBroker, free_port
-from detector.events import EventFrame
-from detector.kafka_io import KafkaUnavailable, ensure_topics
+from detector.events import EventFrame, decode_message
+from detector.kafka_io import KafkaUnavailable, assigned_consumer, ensure_topics, poll_records
 from producers.kafka_sink import DeliveryError, KafkaSink, frame_events
 from tests.integration.kafka_helpers import (
     by_room,
@@ -57,9 +57,6 @@ def test_every_event_is_consumed_back_once_in_room_order(kafka_bootstrap, option
 
 
 def test_batches_hold_one_room_and_respect_batch_events(kafka_bootstrap) -> None:
-    from detector.events import decode_message
-    from detector.kafka_io import assigned_consumer, poll_values
-
     topic = fresh_topic(kafka_bootstrap, partitions=2)
     events = synthetic_events(1000, rooms=5, seed=2)
     with KafkaSink(kafka_bootstrap, topic, batch_events=64, linger_ms=10_000) as sink:
@@ -68,9 +65,9 @@ def test_batches_hold_one_room_and_respect_batch_events(kafka_bootstrap) -> None
     sizes, seen = [], 0
     deadline = time.monotonic() + 20
     while seen < len(events) and time.monotonic() < deadline:
-        for key, value in poll_values(consumer):
-            batch, _ = decode_message(value)
-            assert {e.room_id for e in batch} == {int(key)}
+        for record in poll_records(consumer):
+            batch, _ = decode_message(record.value)
+            assert {e.room_id for e in batch} == {int(record.key)}
             sizes.append(len(batch))
             seen += len(batch)
     consumer.close()
@@ -126,14 +123,13 @@ def test_partition_batches_mix_rooms_of_one_partition_and_fill_up(kafka_bootstra
     sizes, rooms_per_message, seen = [], [], 0
     deadline = time.monotonic() + 20
     while seen < len(events) and time.monotonic() < deadline:
-        for records in consumer.poll(timeout_ms=200).values():
-            for record in records:
-                batch, _ = decode_message(record.value)
-                assert record.key is None
-                assert {e.room_id % 2 for e in batch} == {record.partition}
-                sizes.append(len(batch))
-                rooms_per_message.append(len({e.room_id for e in batch}))
-                seen += len(batch)
+        for record in poll_records(consumer):
+            batch, _ = decode_message(record.value)
+            assert record.key is None
+            assert {e.room_id % 2 for e in batch} == {record.partition}
+            sizes.append(len(batch))
+            rooms_per_message.append(len({e.room_id for e in batch}))
+            seen += len(batch)
     consumer.close()
     assert seen == len(events)
     assert sizes.count(200) >= 3 and max(rooms_per_message) > 1
