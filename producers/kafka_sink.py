@@ -43,8 +43,9 @@ class Compression(enum.StrEnum):
     NONE = "none"
 
 MAX_BATCH_EVENTS = 10_000
-# A message of MAX_BATCH_EVENTS events of ~250 bytes of JSON stays well under this.
-MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+# Apache Kafka refuses record batches over message.max.bytes (1 MiB by default; Tansu takes 16 MiB and
+# more), so a batch whose JSON would exceed this is split in two, as often as needed.
+MAX_MESSAGE_BYTES = 1_000_000
 # kafka-python 3 has no bounded send buffer, so the sink waits for acknowledgements (back-pressure)
 # once this many payload bytes are sent but not yet acknowledged.
 MAX_UNACKED_BYTES = 64 * 1024 * 1024
@@ -157,8 +158,8 @@ class KafkaSink:
             max_in_flight_requests_per_connection=1,
             compression_type=None if compression == "none" else compression,
             linger_ms=client_linger_ms,
-            batch_size=1024 * 1024,
-            max_request_size=MAX_MESSAGE_BYTES,
+            batch_size=512 * 1024,
+            max_request_size=1024 * 1024,
             delivery_timeout_ms=delivery_timeout_ms,
             request_timeout_ms=min(delivery_timeout_ms - client_linger_ms, 10_000),
             max_block_ms=delivery_timeout_ms,
@@ -274,7 +275,14 @@ class KafkaSink:
     def _send_group(self, group: int) -> None:
         parts = self._buffers.pop(group)
         del self._waiting_since[group]
-        if self.by_partition:
+        self._send_batch(group, parts)
+
+    def _send_batch(self, group: int, parts: list[bytes]) -> None:
+        if len(parts) > 1 and sum(map(len, parts)) + len(parts) + 1 > MAX_MESSAGE_BYTES:
+            half = len(parts) // 2
+            self._send_batch(group, parts[:half])
+            self._send_batch(group, parts[half:])
+        elif self.by_partition:
             self._send(_Message(None, group, b"[" + b",".join(parts) + b"]", len(parts)))
         else:
             self._send(self._message(group, parts))

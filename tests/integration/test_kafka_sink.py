@@ -75,6 +75,17 @@ def test_batches_hold_one_room_and_respect_batch_events(kafka_bootstrap) -> None
     assert max(sizes) == 64  # full batches go out at batch_events, the rest at close despite the long linger
 
 
+def test_batches_over_the_kafka_message_limit_are_split_in_order(kafka_bootstrap) -> None:
+    topic = fresh_topic(kafka_bootstrap, partitions=1)
+    events = synthetic_events(10_000, rooms=1, seed=7)  # ~2 MB of JSON for one room
+    with KafkaSink(kafka_bootstrap, topic, batch_events=10_000, linger_ms=60_000) as sink:
+        sink.write_events(events)
+    assert sink.report().messages > 1
+    assert sink.report().bytes / sink.report().messages <= 1_000_000
+    consumed, _ = consume_events(kafka_bootstrap, topic, len(events))
+    assert [e.event_id for e in consumed] == [e.event_id for e in events]
+
+
 def test_linger_sends_a_partial_batch_without_close(kafka_bootstrap) -> None:
     topic = fresh_topic(kafka_bootstrap, partitions=1)
     sink = KafkaSink(kafka_bootstrap, topic, batch_events=10_000, linger_ms=20)
