@@ -96,17 +96,29 @@ def run_config(bootstrap: str, broker_pid: int, frames: list[EventFrame], config
         chosen.append(frame)
         count += len(frame)
     cpu0, broker0, wall0 = time.process_time(), broker_cpu_seconds(broker_pid), time.perf_counter()
-    sink = KafkaSink(bootstrap, topic, batch_events=config.batch_events, compression=config.compression,
-                     single_events=config.single_events, group_by=config.group_by, partitions=PARTITIONS)
+    sink = KafkaSink(
+        bootstrap,
+        topic,
+        batch_events=config.batch_events,
+        compression=config.compression,
+        single_events=config.single_events,
+        group_by=config.group_by,
+        partitions=PARTITIONS,
+    )
     for frame in chosen:
         sink.write(frame)
     report = sink.close()
     wall = time.perf_counter() - wall0
     cpu, broker_cpu = time.process_time() - cpu0, broker_cpu_seconds(broker_pid) - broker0
     return {
-        "config": config.name, "events": report.events, "messages": report.messages,
-        "events_per_message": report.events / max(report.messages, 1), "payload_mb": report.bytes / 1e6,
-        "errors": report.errors, "seconds": wall, "events_per_s": report.events / wall,
+        "config": config.name,
+        "events": report.events,
+        "messages": report.messages,
+        "events_per_message": report.events / max(report.messages, 1),
+        "payload_mb": report.bytes / 1e6,
+        "errors": report.errors,
+        "seconds": wall,
+        "events_per_s": report.events / wall,
         "client_cpu_us_per_event": cpu / report.events * 1e6,
         "broker_cpu_us_per_event": broker_cpu / report.events * 1e6,
     }
@@ -124,8 +136,12 @@ def encode_only(frames: list[EventFrame]) -> dict:
             encode(event)
         events += len(frame)
     wall = time.perf_counter() - wall0
-    return {"config": "encode only (no Kafka)", "events": events, "seconds": wall,
-            "events_per_s": events / wall}
+    return {
+        "config": "encode only (no Kafka)",
+        "events": events,
+        "seconds": wall,
+        "events_per_s": events / wall,
+    }
 
 
 def main() -> None:
@@ -139,29 +155,50 @@ def main() -> None:
         assert broker._process is not None
         pid = broker._process.pid
         for index, config in enumerate(CONFIGS):
-            runs = [run_config(broker.bootstrap, pid, frames, config, f"bench-{index}-{r}")
-                    for r in range(args.repeats)]
+            runs = [
+                run_config(broker.bootstrap, pid, frames, config, f"bench-{index}-{r}")
+                for r in range(args.repeats)
+            ]
             results.append(max(runs, key=lambda run: run["events_per_s"]))
 
     baseline = next(r for r in results if r["config"] == "single events, gzip")["events_per_s"]
     table = Table(title=f"events/s to the embedded broker ({args.events:,} events, best of {args.repeats})")
-    for column in ("configuration", "events", "events/msg", "events/s", "vs single", "client µs/ev",
-                   "broker µs/ev"):
+    for column in (
+        "configuration",
+        "events",
+        "events/msg",
+        "events/s",
+        "vs single",
+        "client µs/ev",
+        "broker µs/ev",
+    ):
         table.add_column(column, justify="left" if column == "configuration" else "right")
     for r in results:
         table.add_row(
-            r["config"], f"{r['events']:,}", f"{r.get('events_per_message', 0):.0f}",
+            r["config"],
+            f"{r['events']:,}",
+            f"{r.get('events_per_message', 0):.0f}",
             f"{r['events_per_s']:,.0f}",
-            f"{r['events_per_s'] / baseline:.1f}x", f"{r.get('client_cpu_us_per_event', 0):.1f}",
+            f"{r['events_per_s'] / baseline:.1f}x",
+            f"{r.get('client_cpu_us_per_event', 0):.1f}",
             f"{r.get('broker_cpu_us_per_event', 0):.1f}",
         )
     Console(width=120).print(table)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "benchmark": "kafka", "events": args.events, "repeats": args.repeats,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
-        "configs": [asdict(c) for c in CONFIGS], "results": results,
-    }, indent=2) + "\n")
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "benchmark": "kafka",
+                "events": args.events,
+                "repeats": args.repeats,
+                "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+                "configs": [asdict(c) for c in CONFIGS],
+                "results": results,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     Console().print(f"wrote {RESULTS}")
 
 

@@ -74,10 +74,12 @@ class DemoState:
         if not events:
             return
         self.consumed_events += len(events)
-        keys = [(e.ts // 1000, e.type.value, e.region) for e in events]
-        self._recent.update(keys)
-        self.totals_by_type.update(k[1] for k in keys)
-        self.totals_by_region.update(k[2] for k in keys)
+        # Count per distinct key, not per event: a batch spans a few seconds, types and regions.
+        batch = Counter([(e.ts // 1000, e.type.value, e.region) for e in events])
+        for key, count in batch.items():
+            self._recent[key] += count
+            self.totals_by_type[key[1]] += count
+            self.totals_by_region[key[2]] += count
         newest = max(e.ts for e in events)
         self._partition_newest[partition] = max(newest, self._partition_newest.get(partition, newest))
         self._rate_samples.append((now, self.consumed_events))
@@ -130,8 +132,10 @@ def flow_panel(state: DemoState) -> RenderableType:
         ("broker", broker),
         ("topic", LIVE_EVENTS),
         ("speed", "max" if state.speed is None else f"{state.speed:g}x event time"),
-        ("produced", f"{state.produced_events:,} events in {state.produced_messages:,} messages "
-                     f"({producer})"),
+        (
+            "produced",
+            f"{state.produced_events:,} events in {state.produced_messages:,} messages ({producer})",
+        ),
         ("consumed", f"{state.consumed_events:,} events in {state.consumed_messages:,} messages"),
         ("events/s", f"{state.events_per_second(now):,.0f}"),
         ("invalid", f"{state.invalid_events:,}"),
@@ -145,8 +149,12 @@ def flow_panel(state: DemoState) -> RenderableType:
 
 def breakdown_panel(state: DemoState) -> RenderableType:
     by_type, by_region, seconds = state.recent()
-    return Columns([_count_table("by type, last minute", by_type, seconds),
-                    _count_table("by region, last minute", by_region, seconds)])
+    return Columns(
+        [
+            _count_table("by type, last minute", by_type, seconds),
+            _count_table("by region, last minute", by_region, seconds),
+        ]
+    )
 
 
 DEFAULT_PANELS: tuple[PanelFn, ...] = (flow_panel, breakdown_panel)
@@ -237,8 +245,13 @@ def run_demo(
         since_ms = int(time.time() * 1000) if external else None
         consumer = assigned_consumer(address, LIVE_EVENTS, since_ms=since_ms, fetch_max_wait_ms=100)
         # Compression buys nothing on loopback and kafka-python's gzip (level 9) costs ~10 µs an event.
-        sink = KafkaSink(address, LIVE_EVENTS, partitions=partitions[LIVE_EVENTS], group_by=group_by,
-                         compression=Compression.GZIP if external else Compression.NONE)
+        sink = KafkaSink(
+            address,
+            LIVE_EVENTS,
+            partitions=partitions[LIVE_EVENTS],
+            group_by=group_by,
+            compression=Compression.GZIP if external else Compression.NONE,
+        )
         producer = _ProducerThread(frames, sink, Pacer(speed, stop=stop), state)
         producer.start()
         try:
@@ -263,10 +276,16 @@ def run_demo(
             consumer.close()
         report = sink.report()
     return DemoSummary(
-        bootstrap=address, produced_events=report.events, consumed_events=state.consumed_events,
-        consumed_messages=state.consumed_messages, invalid_events=state.invalid_events,
-        by_type=dict(state.totals_by_type), by_region=dict(state.totals_by_region),
-        watermark_ms=state.watermark_ms, seconds=state.elapsed(), interrupted=interrupted,
+        bootstrap=address,
+        produced_events=report.events,
+        consumed_events=state.consumed_events,
+        consumed_messages=state.consumed_messages,
+        invalid_events=state.invalid_events,
+        by_type=dict(state.totals_by_type),
+        by_region=dict(state.totals_by_region),
+        watermark_ms=state.watermark_ms,
+        seconds=state.elapsed(),
+        interrupted=interrupted,
         producer_error=state.producer_error,
     )
 
@@ -289,11 +308,13 @@ def demo_command(
     speed: str = typer.Option("60", help="Event time per wall time: a factor, realtime, or max."),
     duration: str = typer.Option("30m", help="Event time to simulate, e.g. 30m, 6h."),
     seed: int = typer.Option(7, help="Seed of the simulation."),
-    bootstrap: str | None = typer.Option(None, help="External Kafka (default: LIVEWATCH_BOOTSTRAP, "
-                                                     "else an embedded broker)."),
+    bootstrap: str | None = typer.Option(
+        None, help="External Kafka (default: LIVEWATCH_BOOTSTRAP, else an embedded broker)."
+    ),
     max_seconds: float | None = typer.Option(None, min=0, help="Stop after this many wall-clock seconds."),
-    group_by: GroupBy = typer.Option(GroupBy.ROOM, help="What one Kafka message holds: one room's events "
-                                                         "or one partition's."),
+    group_by: GroupBy = typer.Option(
+        GroupBy.ROOM, help="What one Kafka message holds: one room's events or one partition's."
+    ),
 ) -> None:
     """Live events through a real broker, on one screen (Ctrl-C stops)."""
     from producers.durations import parse_duration
@@ -311,13 +332,16 @@ def demo_command(
         raise typer.Exit(2) from None
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the demo as cleanly as Ctrl-C
     try:
-        summary = run_demo(frames, bootstrap=bootstrap, speed=pace, max_seconds=max_seconds,
-                           group_by=group_by)
+        summary = run_demo(
+            frames, bootstrap=bootstrap, speed=pace, max_seconds=max_seconds, group_by=group_by
+        )
     except (KafkaUnavailable, BrokerError) as exc:
         errors.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
-    errors.print(f"{summary.consumed_events:,} of {summary.produced_events:,} events consumed back "
-                 f"in {summary.seconds:,.1f} s")
+    errors.print(
+        f"{summary.consumed_events:,} of {summary.produced_events:,} events consumed back "
+        f"in {summary.seconds:,.1f} s"
+    )
     if summary.producer_error:
         errors.print(f"[red]producer failed:[/] {summary.producer_error}")
         raise typer.Exit(1)

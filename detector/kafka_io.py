@@ -89,8 +89,12 @@ def ensure_topics(
     try:
         existing = set(admin.list_topics())
         missing = [
-            NewTopic(name, num_partitions=partitions, replication_factor=1,
-                     topic_configs=dict((configs or {}).get(name, {})))
+            NewTopic(
+                name,
+                num_partitions=partitions,
+                replication_factor=1,
+                topic_configs=dict((configs or {}).get(name, {})),
+            )
             for name, partitions in wanted.items()
             if name not in existing
         ]
@@ -110,8 +114,9 @@ def ensure_topics(
     return counts
 
 
-def assigned_consumer(bootstrap: str, topic: str, *, since_ms: int | None = None,
-                      **config: Any) -> KafkaConsumer:
+def assigned_consumer(
+    bootstrap: str, topic: str, *, since_ms: int | None = None, **config: Any
+) -> KafkaConsumer:
     """A kafka-python consumer reading every partition of ``topic``, assigned by hand (no group).
 
     From the beginning, or with ``since_ms`` near the first record stamped at or after that time

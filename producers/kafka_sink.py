@@ -42,6 +42,7 @@ class Compression(enum.StrEnum):
     GZIP = "gzip"
     NONE = "none"
 
+
 MAX_BATCH_EVENTS = 10_000
 # Apache Kafka refuses record batches over message.max.bytes (1 MiB by default; Tansu takes 16 MiB and
 # more), so a batch whose JSON would exceed this is split in two, as often as needed.
@@ -85,13 +86,34 @@ def frame_events(frame: EventFrame) -> list[Event]:
     dims = {d: np.asarray(frame.vocab[d], dtype=object)[frame.dims[d]].tolist() for d in DIMENSIONS}
     types = np.asarray(EVENT_TYPES, dtype=object)[frame.type].tolist()
     return [
-        Event(event_id=event_id, ts=ts, type=kind, room_id=room, user_id=user, creator_id=creator,
-              region=region, platform=platform, app_version=version, creator_tier=tier, network=network,
-              value=value)
+        Event(
+            event_id=event_id,
+            ts=ts,
+            type=kind,
+            room_id=room,
+            user_id=user,
+            creator_id=creator,
+            region=region,
+            platform=platform,
+            app_version=version,
+            creator_tier=tier,
+            network=network,
+            value=value,
+        )
         for event_id, ts, kind, room, user, creator, region, platform, version, tier, network, value in zip(
-            frame.event_id, frame.ts.tolist(), types, frame.room_id.tolist(), frame.user_id.tolist(),
-            frame.creator_id.tolist(), dims["region"], dims["platform"], dims["app_version"],
-            dims["creator_tier"], dims["network"], frame.value.tolist(), strict=True,
+            frame.event_id,
+            frame.ts.tolist(),
+            types,
+            frame.room_id.tolist(),
+            frame.user_id.tolist(),
+            frame.creator_id.tolist(),
+            dims["region"],
+            dims["platform"],
+            dims["app_version"],
+            dims["creator_tier"],
+            dims["network"],
+            frame.value.tolist(),
+            strict=True,
         )
     ]
 
@@ -240,14 +262,16 @@ class KafkaSink:
                 f"{lost} events in {len(self._failed)} messages could not be delivered to topic "
                 f"{self.topic!r} at {self.bootstrap} after {self.resend_attempts + 1} attempts "
                 f"(last error: {self._last_error!r}); {report.events} events were delivered",
-                report, lost,
+                report,
+                lost,
             )
         return report
 
     def report(self) -> SinkReport:
         with self._counts_lock:
-            return SinkReport(self._events, self._messages, self._bytes, self._errors,
-                              time.monotonic() - self._started)
+            return SinkReport(
+                self._events, self._messages, self._bytes, self._errors, time.monotonic() - self._started
+            )
 
     def __enter__(self) -> KafkaSink:
         return self

@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import BinaryIO
 
 import numpy as np
 import typer
@@ -125,7 +125,7 @@ def read_log(path: Path, chunk_lines: int = CHUNK_LINES) -> Iterator[tuple[list[
     with open(path, "rb") as raw:
         compressed = raw.read(2) == _GZIP_MAGIC
         raw.seek(0)
-        stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+        stream: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw  # type: ignore[assignment]
         number = 0
         events: list[Event] = []
         bad: list[BadLine] = []
@@ -191,17 +191,24 @@ def replay(
 
 def replay_command(
     path: Path = typer.Argument(..., help="Event log: JSON lines, gzip-compressed or plain."),
-    speed: str = typer.Option("60", help="Replay speed: a factor (60 = one hour of events per minute), "
-                                          "realtime, or max (as fast as possible)."),
-    bootstrap: str | None = typer.Option(None, help="Kafka bootstrap address (default: LIVEWATCH_BOOTSTRAP, "
-                                                     f"else {DEFAULT_BOOTSTRAP})."),
+    speed: str = typer.Option(
+        "60",
+        help="Replay speed: a factor (60 = one hour of events per minute), "
+        "realtime, or max (as fast as possible).",
+    ),
+    bootstrap: str | None = typer.Option(
+        None, help=f"Kafka bootstrap address (default: LIVEWATCH_BOOTSTRAP, else {DEFAULT_BOOTSTRAP})."
+    ),
     topic: str = typer.Option(LIVE_EVENTS, help="Topic to write to (created if missing)."),
-    batch_events: int = typer.Option(500, min=1, max=MAX_BATCH_EVENTS,
-                                     help="Most events in one Kafka message."),
+    batch_events: int = typer.Option(
+        500, min=1, max=MAX_BATCH_EVENTS, help="Most events in one Kafka message."
+    ),
     linger_ms: int = typer.Option(50, min=0, help="Longest a room's events wait for their batch to fill."),
     compression: Compression = typer.Option(Compression.GZIP, help="Message compression."),
-    group_by: GroupBy = typer.Option(GroupBy.ROOM, help="What one message holds: the events of one room "
-                                                         "(key = room id) or of one partition (no key)."),
+    group_by: GroupBy = typer.Option(
+        GroupBy.ROOM,
+        help="What one message holds: the events of one room (key = room id) or of one partition (no key).",
+    ),
     single_events: bool = typer.Option(False, "--single-events", help="One event per Kafka message."),
 ) -> None:
     """Replay an event log to Kafka, keeping event-time order and spacing scaled by --speed."""
@@ -213,9 +220,16 @@ def replay_command(
         address = configured_bootstrap(bootstrap) or DEFAULT_BOOTSTRAP
         wanted = TOPIC_PARTITIONS.get(topic, TOPIC_PARTITIONS[LIVE_EVENTS])
         partitions = ensure_topics(address, {topic: wanted})
-        sink = KafkaSink(address, topic, batch_events=batch_events, linger_ms=linger_ms,
-                         compression=compression, partitions=partitions[topic], group_by=group_by,
-                         single_events=single_events)
+        sink = KafkaSink(
+            address,
+            topic,
+            batch_events=batch_events,
+            linger_ms=linger_ms,
+            compression=compression,
+            partitions=partitions[topic],
+            group_by=group_by,
+            single_events=single_events,
+        )
     except ValueError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
@@ -225,17 +239,28 @@ def replay_command(
 
     size = path.stat().st_size
     progress = Progress(
-        TextColumn("[bold]replay[/]"), BarColumn(), TransferSpeedColumn(), TimeElapsedColumn(),
-        TextColumn("{task.fields[status]}"), console=console, transient=False,
+        TextColumn("[bold]replay[/]"),
+        BarColumn(),
+        TransferSpeedColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=console,
+        transient=False,
     )
     task = progress.add_task("replay", total=size, status="")
 
     def show(report: ReplayReport, bytes_read: int) -> None:
         sent = sink.report().events
-        clock = "-" if report.last_ts is None else time.strftime("%Y-%m-%d %H:%M:%S",
-                                                                   time.gmtime(report.last_ts / 1000))
-        progress.update(task, completed=bytes_read,
-                        status=f"{sent:,} events sent · event time {clock} · {report.bad_lines} bad lines")
+        clock = (
+            "-"
+            if report.last_ts is None
+            else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(report.last_ts / 1000))
+        )
+        progress.update(
+            task,
+            completed=bytes_read,
+            status=f"{sent:,} events sent · event time {clock} · {report.bad_lines} bad lines",
+        )
 
     def warn(line: BadLine) -> None:
         progress.console.print(f"[yellow]line {line.line}:[/] {line.reason}: {line.detail}")

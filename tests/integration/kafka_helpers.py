@@ -14,18 +14,29 @@ from detector.kafka_io import assigned_consumer, ensure_topics, poll_records
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
 
-def synthetic_events(n: int, *, rooms: int = 20, seed: int = 0, start_ms: int = START_MS,
-                     step_ms: int = 10) -> list[Event]:
+def synthetic_events(
+    n: int, *, rooms: int = 20, seed: int = 0, start_ms: int = START_MS, step_ms: int = 10
+) -> list[Event]:
     """``n`` events in event-time order, ``step_ms`` apart, spread over ``rooms`` rooms (skewed)."""
     rng = np.random.default_rng(seed)
     room_ids = (rng.zipf(1.6, size=n) - 1) % rooms
     types = rng.integers(0, len(EVENT_TYPES), size=n)
     values = np.round(rng.exponential(5.0, size=n), 3)
     return [
-        Event(event_id=f"s{seed}-{i}", ts=start_ms + i * step_ms, type=EVENT_TYPES[int(types[i])],
-              room_id=int(room_ids[i]), user_id=i % 997, creator_id=int(room_ids[i]) + 1000,
-              region=("eu", "us", "apac")[i % 3], platform=("ios", "android", "web")[i % 3 - 1],
-              app_version="7.1.0", creator_tier="gold", network=("wifi", "4g")[i % 2], value=float(values[i]))
+        Event(
+            event_id=f"s{seed}-{i}",
+            ts=start_ms + i * step_ms,
+            type=EVENT_TYPES[int(types[i])],
+            room_id=int(room_ids[i]),
+            user_id=i % 997,
+            creator_id=int(room_ids[i]) + 1000,
+            region=("eu", "us", "apac")[i % 3],
+            platform=("ios", "android", "web")[i % 3 - 1],
+            app_version="7.1.0",
+            creator_tier="gold",
+            network=("wifi", "4g")[i % 2],
+            value=float(values[i]),
+        )
         for i in range(n)
     ]
 
@@ -36,8 +47,9 @@ def fresh_topic(bootstrap: str, partitions: int = 3) -> str:
     return topic
 
 
-def consume_events(bootstrap: str, topic: str, expected: int, timeout: float = 20.0
-                   ) -> tuple[list[Event], int]:
+def consume_events(
+    bootstrap: str, topic: str, expected: int, timeout: float = 20.0
+) -> tuple[list[Event], int]:
     """Events read back from every partition (in partition order) until ``expected`` arrived or
     ``timeout`` passed, and the number of messages they came in. Counts records: end_offsets is wrong
     on Tansu."""

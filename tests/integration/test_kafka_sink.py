@@ -107,8 +107,9 @@ def test_events_that_cannot_be_delivered_make_close_raise(tmp_path) -> None:
     broker = EmbeddedBroker(log_path=tmp_path / "tansu.log").start()
     try:
         ensure_topics(broker.bootstrap, {"doomed": 1})
-        sink = KafkaSink(broker.bootstrap, "doomed", batch_events=10, resend_attempts=1,
-                         delivery_timeout_ms=1500)
+        sink = KafkaSink(
+            broker.bootstrap, "doomed", batch_events=10, resend_attempts=1, delivery_timeout_ms=1500
+        )
     finally:
         broker.stop()
     sink.write_events(synthetic_events(30, rooms=1, seed=5))
@@ -127,8 +128,9 @@ def test_partition_batches_mix_rooms_of_one_partition_and_fill_up(kafka_bootstra
 
     topic = fresh_topic(kafka_bootstrap, partitions=2)
     events = synthetic_events(1000, rooms=40, seed=6)
-    with KafkaSink(kafka_bootstrap, topic, batch_events=200, linger_ms=10_000, group_by="partition",
-                   partitions=2) as sink:
+    with KafkaSink(
+        kafka_bootstrap, topic, batch_events=200, linger_ms=10_000, group_by="partition", partitions=2
+    ) as sink:
         sink.write_events(events)
     consumer = assigned_consumer(kafka_bootstrap, topic, fetch_max_wait_ms=100)
     sizes, rooms_per_message, seen = [], [], 0

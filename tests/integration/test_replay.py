@@ -11,7 +11,7 @@ import pytest
 
 from detector.events import encode_jsonl
 from producers.kafka_sink import KafkaSink
-from producers.replay import Pacer, parse_speed, read_log, replay
+from producers.replay import BadLine, Pacer, parse_speed, read_log, replay
 from tests.integration.kafka_helpers import (
     by_room,
     consume_events,
@@ -54,10 +54,17 @@ def test_replay_keeps_room_order_event_times_and_scaled_spacing(kafka_bootstrap,
 def test_bad_lines_are_reported_and_skipped_and_the_rest_delivered(kafka_bootstrap, tmp_path) -> None:
     events = synthetic_events(300, rooms=4, seed=12)
     log = tmp_path / "events.jsonl"
-    write_log(log, events, bad_lines={10: b'{"event_id": "x", "ts": "soon"}', 100: b"not json at all",
-                                      200: b'{"event_id":"y","ts":1767225600000,"type":"teleport"}'})
+    write_log(
+        log,
+        events,
+        bad_lines={
+            10: b'{"event_id": "x", "ts": "soon"}',
+            100: b"not json at all",
+            200: b'{"event_id":"y","ts":1767225600000,"type":"teleport"}',
+        },
+    )
     topic = fresh_topic(kafka_bootstrap)
-    seen = []
+    seen: list[BadLine] = []
     report = replay(log, KafkaSink(kafka_bootstrap, topic), speed=None, on_bad_line=seen.append)
 
     assert report.bad_lines == 3
@@ -128,9 +135,14 @@ def test_cli_rejects_bad_arguments_with_exit_2(tmp_path, args, message) -> None:
     log = tmp_path / "ok.jsonl"
     write_log(log, synthetic_events(3))
     argv = [a.format(log=log) for a in args]
-    result = subprocess.run([sys.executable, "-m", "detector.cli", "replay", *argv],
-                            capture_output=True, text=True, cwd=tmp_path.parent, timeout=60,
-                            env=_env())
+    result = subprocess.run(
+        [sys.executable, "-m", "detector.cli", "replay", *argv],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path.parent,
+        timeout=60,
+        env=_env(),
+    )
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
 
@@ -141,9 +153,23 @@ def test_cli_replays_a_log_and_prints_a_summary(kafka_bootstrap, tmp_path) -> No
     write_log(log, events, bad_lines={3: b"{oops"})
     topic = fresh_topic(kafka_bootstrap)
     result = subprocess.run(
-        [sys.executable, "-m", "detector.cli", "replay", str(log), "--speed", "max",
-         "--bootstrap", kafka_bootstrap, "--topic", topic],
-        capture_output=True, text=True, timeout=60, env=_env(),
+        [
+            sys.executable,
+            "-m",
+            "detector.cli",
+            "replay",
+            str(log),
+            "--speed",
+            "max",
+            "--bootstrap",
+            kafka_bootstrap,
+            "--topic",
+            topic,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(),
     )
     assert result.returncode == 0, result.stderr
     assert "line 4:" in result.stderr and "not_json" in result.stderr
