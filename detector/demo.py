@@ -31,7 +31,14 @@ from rich.table import Table
 
 from detector.broker import BrokerError, configured_bootstrap, kafka_bootstrap
 from detector.events import EventFrame, decode_message
-from detector.kafka_io import LIVE_EVENTS, KafkaUnavailable, assigned_consumer, ensure_topics, poll_records
+from detector.kafka_io import (
+    LIVE_EVENTS,
+    KafkaUnavailable,
+    assigned_consumer,
+    bootstrap_addresses,
+    ensure_topics,
+    poll_records,
+)
 from producers.kafka_sink import Compression, GroupBy, KafkaSink
 from producers.replay import Pacer, parse_speed
 
@@ -322,6 +329,8 @@ def demo_command(
     errors = Console(stderr=True)
     try:
         pace = parse_speed(speed)
+        if bootstrap:
+            bootstrap_addresses(bootstrap)
         span = parse_duration(duration)
         if span <= timedelta(0):
             raise ValueError(f"--duration must be positive, got {duration!r}")
