@@ -14,7 +14,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -31,6 +31,7 @@ from producers.kafka_sink import MAX_BATCH_EVENTS, Compression, DeliveryError, G
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"  # where `livewatch broker` listens by default
 CHUNK_LINES = 20_000
+MAX_BAD_LINES_SHOWN = 20
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -109,7 +110,7 @@ class ReplayReport:
     first_ts: int | None = None
     last_ts: int | None = None
     wall_seconds: float = 0.0
-    examples: list[BadLine] = field(default_factory=list)  # the first bad lines, for the summary
+    interrupted: bool = False
     sink: SinkReport | None = None
 
     @property
@@ -150,25 +151,22 @@ def replay(
     sink: KafkaSink,
     *,
     speed: float | None,
-    stop: threading.Event | None = None,
     on_chunk: Callable[[ReplayReport, int], None] | None = None,
     on_bad_line: Callable[[BadLine], None] | None = None,
-    max_examples: int = 20,
 ) -> ReplayReport:
     """Send the log's events to ``sink`` paced by ``speed``; close the sink and report.
 
-    ``on_chunk(report, bytes_read)`` follows progress; ``on_bad_line`` sees every bad line.
+    ``on_chunk(report, bytes_read)`` follows progress; ``on_bad_line`` sees every bad line. Ctrl-C
+    ends the replay early: what was read is still delivered and the report says ``interrupted``.
     Raises :class:`~producers.kafka_sink.DeliveryError` (from the sink) if events were lost.
     """
     report = ReplayReport()
-    pacer = Pacer(speed, stop=stop)
+    pacer = Pacer(speed)
     started = time.monotonic()
     try:
         for events, bad, bytes_read in read_log(path):
             for line in bad:
                 report.bad_lines += 1
-                if len(report.examples) < max_examples:
-                    report.examples.append(line)
                 if on_bad_line:
                     on_bad_line(line)
             report.lines += len(events) + len(bad)
@@ -181,8 +179,8 @@ def replay(
                     report.last_ts = int(ts[part.stop - 1])
             if on_chunk:
                 on_chunk(report, bytes_read)
-            if pacer.stop.is_set():
-                break
+    except KeyboardInterrupt:
+        report.interrupted = True
     finally:
         report.sink = sink.close()
         report.wall_seconds = time.monotonic() - started
@@ -262,19 +260,24 @@ def replay_command(
             status=f"{sent:,} events sent · event time {clock} · {report.bad_lines} bad lines",
         )
 
+    shown_bad_lines = 0
+
     def warn(line: BadLine) -> None:
-        progress.console.print(f"[yellow]line {line.line}:[/] {line.reason}: {line.detail}")
+        nonlocal shown_bad_lines
+        shown_bad_lines += 1
+        if shown_bad_lines <= MAX_BAD_LINES_SHOWN:
+            progress.console.print(f"[yellow]line {line.line}:[/] {line.reason}: {line.detail}")
+        elif shown_bad_lines == MAX_BAD_LINES_SHOWN + 1:
+            progress.console.print("[yellow]more bad lines: counted in the summary, not shown[/]")
 
     try:
         with progress:
             result = replay(path, sink, speed=pace, on_chunk=show, on_bad_line=warn)
-    except KeyboardInterrupt:
-        # replay() has closed the sink on its way out, delivering what was read.
-        console.print("[yellow]interrupted[/]")
-        result = ReplayReport(sink=sink.report())
     except DeliveryError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
+    if result.interrupted:
+        console.print("[yellow]interrupted[/]: what was read has been delivered")
     console.print(summary_table(path, address, topic, result))
 
 

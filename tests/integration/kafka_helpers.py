@@ -1,4 +1,4 @@
-"""Synthetic events and a counting consumer for the Kafka I/O tests."""
+"""A counting consumer and fresh topics for the Kafka I/O tests."""
 
 from __future__ import annotations
 
@@ -6,39 +6,8 @@ import itertools
 import time
 import uuid
 
-import numpy as np
-
-from detector.events import EVENT_TYPES, Event, decode_message
+from detector.events import Event, decode_message
 from detector.kafka_io import assigned_consumer, ensure_topics, poll_records
-
-START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
-
-
-def synthetic_events(
-    n: int, *, rooms: int = 20, seed: int = 0, start_ms: int = START_MS, step_ms: int = 10
-) -> list[Event]:
-    """``n`` events in event-time order, ``step_ms`` apart, spread over ``rooms`` rooms (skewed)."""
-    rng = np.random.default_rng(seed)
-    room_ids = (rng.zipf(1.6, size=n) - 1) % rooms
-    types = rng.integers(0, len(EVENT_TYPES), size=n)
-    values = np.round(rng.exponential(5.0, size=n), 3)
-    return [
-        Event(
-            event_id=f"s{seed}-{i}",
-            ts=start_ms + i * step_ms,
-            type=EVENT_TYPES[int(types[i])],
-            room_id=int(room_ids[i]),
-            user_id=i % 997,
-            creator_id=int(room_ids[i]) + 1000,
-            region=("eu", "us", "apac")[i % 3],
-            platform=("ios", "android", "web")[i % 3 - 1],
-            app_version="7.1.0",
-            creator_tier="gold",
-            network=("wifi", "4g")[i % 2],
-            value=float(values[i]),
-        )
-        for i in range(n)
-    ]
 
 
 def fresh_topic(bootstrap: str, partitions: int = 3) -> str:

@@ -8,21 +8,11 @@ import pytest
 from detector.broker import EmbeddedBroker, free_port
 from detector.events import EventFrame, decode_message
 from detector.kafka_io import KafkaUnavailable, assigned_consumer, ensure_topics, poll_records
-from producers.kafka_sink import DeliveryError, KafkaSink, frame_events
-from tests.integration.kafka_helpers import (
-    by_room,
-    consume_events,
-    fingerprint,
-    fresh_topic,
-    synthetic_events,
-)
+from producers.kafka_sink import DeliveryError, KafkaSink
+from tests.integration.kafka_helpers import by_room, consume_events, fingerprint, fresh_topic
+from tests.synthetic import synthetic_events
 
 pytestmark = pytest.mark.integration
-
-
-def test_frame_events_round_trips_a_frame() -> None:
-    events = synthetic_events(500, seed=3)
-    assert frame_events(EventFrame.from_events(events)) == events
 
 
 @pytest.mark.parametrize(

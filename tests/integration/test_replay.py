@@ -1,35 +1,18 @@
 from __future__ import annotations
 
-import gzip
 import re
 import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 
-from detector.events import encode_jsonl
 from producers.kafka_sink import KafkaSink
-from producers.replay import BadLine, Pacer, parse_speed, read_log, replay
-from tests.integration.kafka_helpers import (
-    by_room,
-    consume_events,
-    fingerprint,
-    fresh_topic,
-    synthetic_events,
-)
+from producers.replay import BadLine, replay
+from tests.integration.kafka_helpers import by_room, consume_events, fingerprint, fresh_topic
+from tests.synthetic import synthetic_events, write_log
 
 pytestmark = pytest.mark.integration
-
-
-def write_log(path, events, *, bad_lines: dict[int, bytes] | None = None) -> None:
-    """Events as JSONL; ``bad_lines`` inserts raw lines before the event with that index."""
-    lines = encode_jsonl(events).splitlines(keepends=True)
-    for index, raw in sorted((bad_lines or {}).items(), reverse=True):
-        lines.insert(index, raw + b"\n")
-    data = b"".join(lines)
-    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
 
 
 def test_replay_keeps_room_order_event_times_and_scaled_spacing(kafka_bootstrap, tmp_path) -> None:
@@ -73,52 +56,6 @@ def test_bad_lines_are_reported_and_skipped_and_the_rest_delivered(kafka_bootstr
     assert report.lines == 303
     consumed, _ = consume_events(kafka_bootstrap, topic, len(events))
     assert fingerprint(consumed) == fingerprint(events)
-
-
-def test_truncated_gzip_keeps_the_complete_lines(tmp_path) -> None:
-    events = synthetic_events(5000, seed=13)
-    log = tmp_path / "events.jsonl.gz"
-    write_log(log, events)
-    data = log.read_bytes()
-    log.write_bytes(data[: len(data) * 2 // 3])
-    decoded, bad = [], []
-    for chunk_events, chunk_bad, _ in read_log(log, chunk_lines=1000):
-        decoded += chunk_events
-        bad += chunk_bad
-    assert 0 < len(decoded) < len(events)
-    assert decoded == events[: len(decoded)]  # the readable prefix, intact
-    assert [b.reason for b in bad] == ["truncated"]
-    assert bad[0].line == len(decoded) + 1
-
-
-def test_pacer_releases_rows_when_due_and_never_reorders() -> None:
-    now = [0.0]
-    stop_calls: list[float] = []
-
-    class FakeStop:
-        def is_set(self) -> bool:
-            return False
-
-        def wait(self, seconds: float) -> bool:
-            stop_calls.append(seconds)
-            now[0] += seconds
-            return False
-
-    pacer = Pacer(10.0, clock=lambda: now[0])
-    pacer.stop = FakeStop()  # type: ignore[assignment]
-    ts = np.array([0, 0, 1000, 500, 3000], dtype=np.int64)  # the 500 is late: goes with the 1000
-    parts = [(s.start, s.stop) for s in pacer.slices(ts)]
-    assert parts == [(0, 2), (2, 4), (4, 5)]
-    assert stop_calls == pytest.approx([0.1, 0.2])  # event-time gaps / speed 10
-
-
-def test_parse_speed() -> None:
-    assert parse_speed("max") is None
-    assert parse_speed("realtime") == 1.0
-    assert parse_speed("60") == 60.0
-    for bad in ("0", "-1", "fast", "nan", "inf"):
-        with pytest.raises(ValueError, match="--speed"):
-            parse_speed(bad)
 
 
 @pytest.mark.parametrize(
