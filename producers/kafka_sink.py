@@ -209,17 +209,25 @@ class KafkaSink:
     # -- writing --------------------------------------------------------------------------------
 
     def write(self, frame: EventFrame) -> None:
-        self.write_events(frame_events(frame))
+        encode = self._encoder.encode
+        self.write_encoded(frame.room_id.tolist(), [encode(event) for event in frame_events(frame)])
 
     def write_events(self, events: Sequence[Event]) -> None:
+        encode = self._encoder.encode
+        self.write_encoded([event.room_id for event in events], [encode(event) for event in events])
+
+    def write_encoded(self, rooms: Sequence[int], encoded: Sequence[bytes]) -> None:
+        """Events already encoded as JSON objects, in order, with the room of each."""
         if self._closed:
             raise RuntimeError("KafkaSink is closed")
+        if len(rooms) != len(encoded):
+            raise ValueError(f"{len(rooms)} rooms for {len(encoded)} encoded events")
         with self._lock:
             if self.batch_events == 1:
-                for event in events:
-                    self._send(self._message(event.room_id, [self._encoder.encode(event)]))
+                for room, event in zip(rooms, encoded, strict=True):
+                    self._send(self._message(room, [event]))
             else:
-                self._buffer(events)
+                self._buffer(rooms, encoded)
         with self._counts_lock:
             unacked = self._sent_bytes - self._bytes - self._failed_bytes
         if unacked > MAX_UNACKED_BYTES:
@@ -281,17 +289,16 @@ class KafkaSink:
 
     # -- internals (callers hold self._lock) -------------------------------------------------------
 
-    def _buffer(self, events: Sequence[Event]) -> None:
-        encode = self._encoder.encode
+    def _buffer(self, rooms: Sequence[int], encoded: Sequence[bytes]) -> None:
         buffers = self._buffers
         partitions = self.partitions if self.by_partition else None
-        for event in events:
-            group = event.room_id if partitions is None else event.room_id % partitions
+        for room, event in zip(rooms, encoded, strict=True):
+            group = room if partitions is None else room % partitions
             buffer = buffers.get(group)
             if buffer is None:
                 buffer = buffers[group] = []
                 self._waiting_since[group] = time.monotonic()
-            buffer.append(encode(event))
+            buffer.append(event)
             if len(buffer) >= self.batch_events:
                 self._send_group(group)
         self._send_expired()
