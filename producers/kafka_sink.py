@@ -11,8 +11,9 @@ per connection, so a retried request cannot overtake the next one: every room's 
 order they were written.
 
 Nothing is dropped silently: a message the client could not deliver after its own retries is sent
-again at flush; what still fails makes :meth:`KafkaSink.close` raise :class:`DeliveryError`
-carrying the report and the count of lost events.
+again at flush (then after newer messages of its room: the one case where order can differ);
+what still fails makes :meth:`KafkaSink.close` raise :class:`DeliveryError` carrying the report and
+the count of lost events.
 """
 
 from __future__ import annotations
@@ -188,7 +189,7 @@ class KafkaSink:
         )
         self._encoder = msgspec.json.Encoder()
         # Two locks so that the client's I/O thread, which runs the delivery callbacks, never waits for
-        # a writer that is itself blocked in send() waiting for that I/O thread to free buffer space.
+        # a writer that holds the sending lock while send() blocks (on metadata, up to max_block_ms).
         self._lock = threading.Lock()  # buffers and sending
         self._counts_lock = threading.Lock()  # counters and the failed list
         # group (room or partition) -> encoded events waiting; dict order = order groups started
