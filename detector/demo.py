@@ -12,6 +12,7 @@ demo runs the Live model, a replayed log or the synthetic frames of a test alike
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -245,13 +246,15 @@ def run_demo(
     external = configured_bootstrap(bootstrap)
     stop = threading.Event()
     interrupted = False
-    with kafka_bootstrap(bootstrap, log_path=broker_log) as address:
+    with contextlib.ExitStack() as stack:
+        address = stack.enter_context(kafka_bootstrap(bootstrap, log_path=broker_log))
         partitions = ensure_topics(address)
         state = DemoState(bootstrap=address, embedded=external is None, speed=speed)
         # On an external Kafka the topic may hold earlier runs: read only what this run writes.
         since_ms = int(time.time() * 1000) if external else None
         consumer = assigned_consumer(address, LIVE_EVENTS, since_ms=since_ms, fetch_max_wait_ms=100)
-        # Compression buys nothing on loopback and kafka-python's gzip (level 9) costs ~10 µs an event.
+        stack.callback(consumer.close)
+        # Compression buys nothing on loopback, and kafka-python's gzip (level 9) costs ~8 µs an event.
         sink = KafkaSink(
             address,
             LIVE_EVENTS,
@@ -280,7 +283,6 @@ def run_demo(
         finally:
             stop.set()
             producer.join()
-            consumer.close()
         report = sink.report()
     return DemoSummary(
         bootstrap=address,
