@@ -4,6 +4,7 @@ import time
 
 import numpy as np
 import pytest
+from kafka.errors import KafkaTimeoutError
 
 from detector.broker import EmbeddedBroker, free_port
 from detector.events import EventFrame, decode_message
@@ -136,6 +137,27 @@ def test_partition_batches_mix_rooms_of_one_partition_and_fill_up(kafka_bootstra
     consumer.close()
     assert seen == len(events)
     assert sizes.count(200) >= 3 and max(rooms_per_message) > 1
+
+
+def test_a_failed_send_is_counted_and_resent_at_flush(kafka_bootstrap, monkeypatch) -> None:
+    topic = fresh_topic(kafka_bootstrap, partitions=2)
+    events = synthetic_events(200, rooms=4, seed=8)
+    sink = KafkaSink(kafka_bootstrap, topic, batch_events=50, linger_ms=10_000)
+    send = sink._producer.send
+    failures = iter([True, False, True])  # the 1st and 3rd messages fail once
+
+    def flaky_send(*args, **kwargs):
+        if next(failures, False):
+            raise KafkaTimeoutError("injected")
+        return send(*args, **kwargs)
+
+    monkeypatch.setattr(sink._producer, "send", flaky_send)
+    sink.write_events(events)
+    report = sink.close()
+    assert report.errors == 2
+    assert report.events == len(events)
+    consumed, _ = consume_events(kafka_bootstrap, topic, len(events))
+    assert fingerprint(consumed) == fingerprint(events)
 
 
 def test_bad_options_are_rejected_by_name(kafka_bootstrap) -> None:
