@@ -13,6 +13,8 @@ from rich.console import Console
 from detector.broker import BrokerError, EmbeddedBroker
 from detector.config_cli import config_app
 from producers.cli import produce
+from detector.demo import demo_command
+from producers.replay import replay_command
 
 app = typer.Typer(
     name="livewatch",
@@ -48,6 +50,8 @@ def broker(
 
 
 app.command("produce")(produce)
+app.command("replay")(replay_command)
+app.command("demo")(demo_command)
 
 
 def main() -> None:

@@ -209,17 +209,21 @@ class EventFrame:
         )
 
     def to_events(self) -> list[Event]:
-        dim_values = {d: np.asarray(self.vocab[d], dtype=object)[self.dims[d]] for d in DIMENSIONS}
-        types = np.asarray(EVENT_TYPES, dtype=object)[self.type]
+        # Column by column with tolist(): several times faster than indexing numpy rows one by one.
+        dims = {d: np.asarray(self.vocab[d], dtype=object)[self.dims[d]].tolist() for d in DIMENSIONS}
+        types = np.asarray(EVENT_TYPES, dtype=object)[self.type].tolist()
         return [
             Event(
-                event_id=self.event_id[i], ts=int(self.ts[i]), type=types[i],
-                room_id=int(self.room_id[i]), user_id=int(self.user_id[i]), creator_id=int(self.creator_id[i]),
-                region=dim_values["region"][i], platform=dim_values["platform"][i],
-                app_version=dim_values["app_version"][i], creator_tier=dim_values["creator_tier"][i],
-                network=dim_values["network"][i], value=float(self.value[i]),
+                event_id=event_id, ts=ts, type=kind, room_id=room, user_id=user, creator_id=creator,
+                region=region, platform=platform, app_version=version, creator_tier=tier, network=network,
+                value=value,
             )
-            for i in range(len(self))
+            for (event_id, ts, kind, room, user, creator, region, platform, version, tier, network, value)
+            in zip(
+                self.event_id, self.ts.tolist(), types, self.room_id.tolist(), self.user_id.tolist(),
+                self.creator_id.tolist(), dims["region"], dims["platform"], dims["app_version"],
+                dims["creator_tier"], dims["network"], self.value.tolist(), strict=True,
+            )
         ]
 
     def take(self, index: np.ndarray) -> EventFrame:

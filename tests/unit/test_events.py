@@ -110,3 +110,10 @@ def test_frame_round_trips_events_and_selects_rows() -> None:
     assert frame.to_events() == events
     us = frame.take(frame.dims["region"] == frame.vocab["region"].index("US"))
     assert [e.event_id for e in us.to_events()] == ["e1", "e3"]
+
+
+def test_frame_of_many_synthetic_events_round_trips() -> None:
+    from tests.synthetic import synthetic_events
+
+    events = synthetic_events(500, seed=3)
+    assert EventFrame.from_events(events).to_events() == events
