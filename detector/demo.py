@@ -301,11 +301,12 @@ def run_demo(
 
 def model_frames(scenario: str, *, seed: int, start: datetime, duration: timedelta) -> Iterable[EventFrame]:
     """The Live simulation's frames for ``scenario`` (imported here: the model is only needed by the demo)."""
-    from producers.model import LiveModel, ModelParams
+    from producers.model import LiveModel
+    from producers.scenarios import load_scenario
 
-    if scenario != "demo":
-        raise ValueError(f"--scenario: only the base model 'demo' is wired in yet, got {scenario!r}")
-    return LiveModel(ModelParams(), seed=seed, start=start, duration=duration).chunks()
+    chosen = load_scenario(scenario)
+    effects = chosen.effects(start, duration)
+    return LiveModel(chosen.model, seed=seed, start=start, duration=duration, effects=effects).chunks()
 
 
 def _interrupt(*_: object) -> None:
