@@ -199,12 +199,13 @@ class _Candidates:
 
     rows: np.ndarray
     rank: np.ndarray  # higher is better
-    share: np.ndarray  # NaN: not defined
+    share: np.ndarray  # NaN: not defined; also the first tie-breaker unless ``tiebreak`` is given
     surprise: np.ndarray
     potential: np.ndarray
     explanation: list[str]
     rate_share: np.ndarray | None = None
     mix_share: np.ndarray | None = None
+    tiebreak: np.ndarray | None = None
 
     @classmethod
     def empty(cls) -> _Candidates:
@@ -432,8 +433,13 @@ def _by_score(window: MetricWindow, groups: dict[tuple[int, ...], np.ndarray], d
     moved = np.sign(window.actual[rows] - window.expected[rows])
     rows = rows[(moved == direction) if direction else moved != 0]
     rows = rows[window.score[rows] > 0]
+    actual, expected = window.actual[rows], window.expected[rows]
+    # Scores saturate near 1 for large deviations; among equals the slice that moved most for its size wins.
+    relative = np.abs(actual - expected) / np.maximum(np.abs(expected), 1e-300)
     nothing = np.full(len(rows), np.nan)
-    return _Candidates(rows, window.score[rows], nothing, nothing, nothing, ["score"] * len(rows))
+    return _Candidates(
+        rows, window.score[rows], nothing, nothing, nothing, ["score"] * len(rows), tiebreak=relative
+    )
 
 
 # --- ranking and output ---------------------------------------------------------------------------------
@@ -458,10 +464,10 @@ def _select(window: MetricWindow, c: _Candidates, settings: RcaSettings) -> list
         return []
     keys = [window.index.keys[int(r)] for r in c.rows]
     texts = np.array([_slice_text(k) for k in keys])
-    share = np.nan_to_num(c.share, nan=-np.inf)
+    secondary = np.nan_to_num(c.share if c.tiebreak is None else c.tiebreak, nan=-np.inf)
     surprise = np.nan_to_num(c.surprise, nan=-np.inf)
     # lexsort: last key first; ties broken by share, surprise, then the slice text, so the order is total.
-    order = np.lexsort((texts, -surprise, -share, -np.round(c.rank, 12)))
+    order = np.lexsort((texts, -surprise, -secondary, -np.round(c.rank, 12)))
     chosen: list[int] = []
     for i in order.tolist():
         if any(_overlaps(keys[i], keys[j]) for j in chosen):
