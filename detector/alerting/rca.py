@@ -55,17 +55,21 @@ class RcaSettings:
     (Adtributor's per-element threshold). ``explain_target``: the causes up to the one whose cumulative
     share reaches this are flagged ``in_minimal_set`` (Adtributor's set threshold, 0.67-0.8).
     ``pair_penalty``: potential-score handicap of a two-dimension cause, so a single slice wins a tie.
+    ``min_potential``: below this potential score an additive or rate cause is left out after the first,
+    unless it slices the same dimensions as the first (a set of regions failing together): it explains
+    a share only because the real cause cuts across it.
     """
 
     top_k: int = 3
     min_share: float = 0.1
     explain_target: float = 0.8
     pair_penalty: float = 0.05
+    min_potential: float = 0.2
 
     def __post_init__(self) -> None:
         if self.top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {self.top_k}")
-        for name in ("min_share", "explain_target", "pair_penalty"):
+        for name in ("min_share", "explain_target", "pair_penalty", "min_potential"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
@@ -235,7 +239,7 @@ def _js_terms(f: np.ndarray, a: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         term_p = np.where(p > 0, p * np.log(p / m), 0.0)
         term_q = np.where(q > 0, q * np.log(q / m), 0.0)
-    return 0.5 * (term_p + term_q)
+    return np.maximum(0.5 * (term_p + term_q), 0.0)  # each term is >= 0; rounding can dip below
 
 
 def _leaf_potential(deviation: np.ndarray) -> np.ndarray:
@@ -450,9 +454,14 @@ def _slice_text(key: SliceKey) -> str:
 
 
 def _overlaps(a: SliceKey, b: SliceKey) -> bool:
-    """One slice contains the other (a region and one of its region/network pairs)."""
-    small, large = (set(a), set(b)) if len(a) <= len(b) else (set(b), set(a))
-    return small <= large
+    """The slices name a common dimension value, so they share events (``region=IN`` and
+    ``region=IN, network=3g``, or ``region=IN, network=3g`` and ``region=IN, platform=ios``): once one is
+    a cause, the other mostly re-counts its deviation."""
+    return not set(a).isdisjoint(b)
+
+
+def _dims(key: SliceKey) -> tuple[str, ...]:
+    return tuple(d for d, _ in key)
 
 
 def _number(value: float) -> float | None:
@@ -471,6 +480,9 @@ def _select(window: MetricWindow, c: _Candidates, settings: RcaSettings) -> list
     chosen: list[int] = []
     for i in order.tolist():
         if any(_overlaps(keys[i], keys[j]) for j in chosen):
+            continue
+        weak = c.explanation[i] in ("deviation", "rate") and c.potential[i] < settings.min_potential
+        if chosen and weak and _dims(keys[i]) != _dims(keys[chosen[0]]):
             continue
         chosen.append(i)
         if len(chosen) == settings.top_k:
