@@ -343,3 +343,51 @@ def test_injected_slices_are_found_on_a_synthetic_cube() -> None:
     top1, top3 = float(np.mean(ranks_array == 0)), float(np.mean(ranks_array < 3))
     assert top1 >= 0.90, (top1, top3)
     assert top3 >= 0.98, (top1, top3)
+
+
+def synthetic_rate_incidents(seed: int, n: int):
+    """Stall-rate windows: Poisson views per leaf, leaf rates from per-dimension factors, and one slice
+    (single or configured pair) whose rate rises 1.5-3x; yields (window, injected slice)."""
+    rng = np.random.default_rng(seed)
+    shape = tuple(len(CUBE_VALUES[d]) for d in CUBE_DIMS)
+    made = 0
+    while made < n:
+        views_mean = 200_000.0 * rng.dirichlet(np.full(shape[0], 3.0))
+        rate = 0.02 * rng.uniform(0.5, 1.5, shape[0])
+        for k in shape[1:]:
+            views_mean = np.multiply.outer(views_mean, rng.dirichlet(np.full(k, 3.0)))
+            rate = np.multiply.outer(rate, rng.uniform(0.5, 1.5, k))
+        dims = (CUBE_DIMS[rng.integers(5)],) if rng.random() < 0.5 else CUBE_PAIRS[rng.integers(3)]
+        slice_ = {d: CUBE_VALUES[d][rng.integers(len(CUBE_VALUES[d]))] for d in dims}
+        where = tuple(CUBE_VALUES[d].index(slice_[d]) if d in slice_ else slice(None) for d in CUBE_DIMS)
+        stalls_mean = views_mean * rate
+        worse = stalls_mean.copy()
+        worse[where] *= rng.uniform(1.5, 3.0)
+        if worse.sum() - stalls_mean.sum() < 5.0 * math.sqrt(stalls_mean.sum()):
+            continue
+        views = rng.poisson(views_mean).astype(np.float64)
+        stalls = rng.poisson(worse / views_mean * views).astype(np.float64)
+
+        def up(cube: np.ndarray) -> dict[SliceKey, float]:
+            return rolled_up(cube, CUBE_DIMS, CUBE_VALUES, CUBE_PAIRS)
+
+        num_a, den_a, num_e, den_e = up(stalls), up(views), up(stalls_mean), up(views_mean)
+        actual = {k: num_a[k] / den_a[k] for k in den_a}
+        expected = {k: num_e[k] / den_e[k] for k in den_e}
+        made += 1
+        yield (
+            window_of(actual, expected, numerator=num_a, denominator=den_a, expected_denominator=den_e),
+            slice_,
+        )
+
+
+def test_injected_rate_changes_are_found_and_called_rate_on_a_synthetic_cube() -> None:
+    first, top3, called_rate = [], [], []
+    for window, injected in synthetic_rate_incidents(seed=11, n=150):
+        causes = explain(window, (), "ratio")
+        found = [c["slice"] for c in causes]
+        first.append(found[:1] == [injected])
+        top3.append(injected in found[:3])
+        called_rate.append(bool(causes) and causes[0]["explanation"] == "rate")
+    assert np.mean(first) >= 0.90 and np.mean(top3) >= 0.98, (np.mean(first), np.mean(top3))
+    assert np.mean(called_rate) >= 0.98
