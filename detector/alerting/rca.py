@@ -104,6 +104,10 @@ class SliceIndex:
                 self.codes[i, j] = code
                 self.mask[i] |= 1 << j
         self._value_codes = value_codes
+        # Position of each slice in text order: the last tie-breaker, independent of the series order.
+        texts = [_slice_text(key) for key in self.keys]
+        self.text_rank = np.empty(len(self.keys), dtype=np.int64)
+        self.text_rank[np.argsort(np.array(texts, dtype=object), kind="stable")] = np.arange(len(self.keys))
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -472,11 +476,10 @@ def _select(window: MetricWindow, c: _Candidates, settings: RcaSettings) -> list
     if not len(c.rows):
         return []
     keys = [window.index.keys[int(r)] for r in c.rows]
-    texts = np.array([_slice_text(k) for k in keys])
     secondary = np.nan_to_num(c.share if c.tiebreak is None else c.tiebreak, nan=-np.inf)
     surprise = np.nan_to_num(c.surprise, nan=-np.inf)
     # lexsort: last key first; ties broken by share, surprise, then the slice text, so the order is total.
-    order = np.lexsort((texts, -surprise, -secondary, -np.round(c.rank, 12)))
+    order = np.lexsort((window.index.text_rank[c.rows], -surprise, -secondary, -np.round(c.rank, 12)))
     chosen: list[int] = []
     for i in order.tolist():
         if any(_overlaps(keys[i], keys[j]) for j in chosen):
