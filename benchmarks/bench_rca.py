@@ -63,18 +63,17 @@ def series_keys(values: dict[str, list[str]]) -> list[SliceKey]:
 
 
 Cubes = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+Incident = tuple[tuple[str, int], ...]
 
 
-def alerts(
-    shape: tuple[int, ...], n: int, rng: np.random.Generator
-) -> list[tuple[Cubes, tuple[tuple[str, int], ...]]]:
+def alerts(shape: tuple[int, ...], n: int, rng: np.random.Generator) -> list[tuple[Cubes, Incident]]:
     """(expected, actual, expected denominators, actual denominators) with one pair incident, and its
     (dimension, value index) pairs.
 
     The incident cell is drawn in proportion to its traffic (outages hit where users are) and kept only
     when its loss is at least 5 sigma of the total's Poisson noise, i.e. when the total would alert.
     """
-    out = []
+    out: list[tuple[Cubes, Incident]] = []
     while len(out) < n:
         expected = TOTAL * np.ones(shape)
         for axis, k in enumerate(shape):
