@@ -277,6 +277,12 @@ def _ripple_potential(parents: np.ndarray, n_parents: int, a: np.ndarray, f: np.
     return np.clip(1.0 - np.sqrt(rest / total), 0.0, 1.0)
 
 
+def _width_penalty(index: SliceIndex, rows: np.ndarray, settings: RcaSettings) -> np.ndarray:
+    """``pair_penalty`` per dimension a slice names beyond one, so the simpler slice wins a tie."""
+    named = np.bitwise_count(index.mask[rows].astype(np.uint64)).astype(np.float64)
+    return settings.pair_penalty * np.maximum(named - 1.0, 0.0)
+
+
 def _finite_rows(rows: np.ndarray, *arrays: np.ndarray) -> np.ndarray:
     keep = np.ones(len(rows), dtype=np.bool_)
     for array in arrays:
@@ -356,8 +362,7 @@ def _additive(
             parent_ok |= ok[index.codes[rows, j]]
         keep[rows] = promising[rows] & parent_ok
     rows = np.flatnonzero(keep)
-    dims_named = np.bitwise_count(index.mask[rows].astype(np.uint64)).astype(np.float64)
-    rank = potential[rows] - settings.pair_penalty * (dims_named - dims_named.min(initial=0))
+    rank = potential[rows] - _width_penalty(index, rows, settings)
     return _Candidates(rows, rank, share[rows], surprise[rows], potential[rows], ["deviation"] * len(rows))
 
 
@@ -420,9 +425,9 @@ def _ratio(
     in_mix = is_mix & (np.nan_to_num(m_share) >= settings.min_share)
     keep = (in_rate & ~is_mix) | in_mix
     rows, r_share, m_share, is_mix = rows[keep], r_share[keep], m_share[keep], is_mix[keep]
-    dims_named = np.bitwise_count(window.index.mask[rows].astype(np.uint64)).astype(np.float64)
-    penalty = settings.pair_penalty * (dims_named - dims_named.min(initial=0))
-    rank = np.where(is_mix, np.minimum(m_share, 1.0), potential[rows]) - penalty
+    rank = np.where(is_mix, np.minimum(m_share, 1.0), potential[rows]) - _width_penalty(
+        window.index, rows, settings
+    )
     return _Candidates(
         rows,
         rank,

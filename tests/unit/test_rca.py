@@ -193,6 +193,8 @@ def test_bad_input_is_named() -> None:
         MetricWindow(window.index, window.actual, window.expected[:3], window.score)
     with pytest.raises(ValueError, match="top_k"):
         RcaSettings(top_k=0)
+    with pytest.raises(ValueError, match="listed twice"):
+        SliceIndex([(), (("region", "BR"),), (("region", "BR"),)])
 
 
 # --- ratios ---------------------------------------------------------------------------------------------
