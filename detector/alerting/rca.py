@@ -255,6 +255,24 @@ def _leaf_potential(deviation: np.ndarray) -> np.ndarray:
     return np.clip(1.0 - np.sqrt(rest / total), 0.0, 1.0)
 
 
+def _unrefined_potential(a: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """Potential of each slice of a dimension no configured pair refines, judged on the slices alone.
+
+    Besides beating the forecast (:func:`_leaf_potential`), "c is the cause" must beat "every slice moved
+    by the same ratio": a cause elsewhere (a region) scales every creator tier alike, and the largest tier
+    would otherwise take most of the deviation and a high potential without being special.
+    """
+    deviation = a - f
+    total_f = f.sum()
+    uniform = f * (a.sum() / total_f) if total_f > 0 else f
+    spread = float(((a - uniform) ** 2).sum())
+    if spread <= 0:
+        return np.zeros_like(a)
+    rest = np.maximum(float(deviation @ deviation) - deviation * deviation, 0.0)
+    against_uniform = np.clip(1.0 - np.sqrt(rest / spread), 0.0, 1.0)
+    return np.minimum(_leaf_potential(deviation), against_uniform)
+
+
 def _ripple_potential(parents: np.ndarray, n_parents: int, a: np.ndarray, f: np.ndarray) -> np.ndarray:
     """Potential of each parent on its leaves (``parents[l]`` = parent of leaf ``l``, -1 for none).
 
@@ -340,10 +358,8 @@ def _additive(
                 potential[parent_rows] = np.minimum(potential[parent_rows], ripple)
                 evaluated[parent_rows] = True
     for cols, rows in groups.items():
-        if len(cols) == 1:
-            alone = rows[~evaluated[rows]]
-            if len(alone):
-                potential[alone] = _leaf_potential(actual[alone] - expected[alone])
+        if len(cols) == 1 and not evaluated[rows].any():
+            potential[rows] = _unrefined_potential(actual[rows], expected[rows])
     potential = np.where(np.isfinite(potential), potential, 0.0)
 
     promising = np.nan_to_num(share, nan=-np.inf) >= settings.min_share
