@@ -9,7 +9,7 @@ or two (a *pair* group, ``region=*, network=*``, only where the config slices th
   2014): per group, each slice's *explanatory power* ``EP = (a_i - f_i) / (A - F)`` (signed share of the
   group's deviation) and *surprise* (its Jensen-Shannon term between expected shares ``f_i / F`` and actual
   shares ``a_i / A``). Slices with ``EP >= min_share`` are candidates. Pairs are candidates only when one
-  of their single-dimension parents is (the pruning of HotSpot, Lin et al. IEEE Access 2018, and Squeeze,
+  of their single-dimension parents is (the pruning of HotSpot, Sun et al. IEEE Access 2018, and Squeeze,
   Li et al. ISSRE 2019), so the search never enumerates combinations of unpromising values.
   Candidates are ranked by a HotSpot *potential score* on the finest series available: under the
   hypothesis "slice c is the cause", every leaf below c moves by c's own ratio ``a_c / f_c`` (the ripple
