@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from detector.alerting.explain_cli import explain_command
 from detector.broker import BrokerError, EmbeddedBroker
 from detector.config_cli import config_app
 from producers.cli import produce
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 app.add_typer(config_app, name="config")
+app.command("explain")(explain_command)
 
 
 @app.command()

@@ -78,6 +78,9 @@ class ClosedWindow:
     values: np.ndarray  # float64; NaN = no value (ratio below min_denominator, quantile of nothing)
     volumes: np.ndarray  # float64: count, events summed, denominator, viewers or sketch updates
     scored: np.ndarray  # bool: a value and volume >= the metric's min_volume
+    # float64: the primary accumulator; for a ratio its numerator (kept where the value is NaN below
+    # min_denominator, so root-cause attribution sees every slice's part; the denominator is `volumes`).
+    numerators: np.ndarray | None = None
 
 
 class _WireSketch(msgspec.Struct, array_like=True):
@@ -558,7 +561,8 @@ class Aggregator:
             values[sid] = sketches.estimate(aggregation, sketch)
         scored = ~np.isnan(values) & (volumes >= plan.min_volume[metric])
         return ClosedWindow(
-            start, start + self._window_ms, np.arange(n, dtype=np.int64), metric, values, volumes, scored
+            start, start + self._window_ms, np.arange(n, dtype=np.int64), metric, values, volumes, scored,
+            numerators=primary,
         )
 
     # --- visibility -------------------------------------------------------------------------------------
