@@ -101,7 +101,7 @@ def test_errors_name_the_file_and_the_path_of_every_bad_field(tmp_path: Path) ->
         (
             {
                 "metrics": [
-                    {"name": "a", "aggregation": COUNT, "detector": {"threshold": 2, "lower_threshold": 3}}
+                    {"name": "a", "aggregation": COUNT, "detector": {"threshold": 0.5, "lower_threshold": 0.7}}
                 ]
             },
             "metrics[0].detector",
