@@ -220,8 +220,8 @@ class ChangePointSettings(Frozen):
 class EnsembleSettings(Frozen):
     """How the families combine into one score and kind (``EnsembleParams``, docs/scoring.md)."""
 
-    gate_z: PositiveFloat = 2.0  # |z| that starts BOCPD for a series
-    gate_cusum: PositiveFloat = 2.0  # CUSUM statistic that starts it
+    gate_z: PositiveFloat = 2.5  # |z| that starts BOCPD for a series
+    gate_cusum: PositiveFloat = 2.5  # CUSUM statistic that starts it
     gate_probability: Probability = 0.1  # BOCPD stops once its change probability is below this
     shift_z: PositiveFloat = 2.0  # recent segment mean (in sd) that makes a level shift
     confirm_windows: Annotated[int, Field(ge=1)] = 3

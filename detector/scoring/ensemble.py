@@ -56,8 +56,8 @@ SNAPSHOT_VERSION = 1
 (
     _GATE_Z, _GATE_CUSUM, _GATE_PROBABILITY, _SHIFT_Z, _CONFIRM_WINDOWS, _HOLD_WINDOWS, _DECAY,
     _CONFIRMED_SCORE, _LEARNING_CAP, _LEARNING_EXTREME_Z, _KIND_THRESHOLD, _CHANGE_CLIP, _BOCPD_THRESHOLD,
-    _TRUST_SHORT_TERM, _ABRUPT_WINDOWS,
-) = range(15)
+    _TRUST_SHORT_TERM, _ABRUPT_WINDOWS, _SHORT_WARMUP,
+) = range(16)
 
 _ENSEMBLE_FIELDS = {
     "gate": Field("bool"),  # BOCPD is running for this series
@@ -98,8 +98,8 @@ class EnsembleParams:
     cusum: CusumParams = field(default_factory=_ensemble_cusum)
     page_hinkley: PageHinkleyParams = field(default_factory=_ensemble_page_hinkley)
     bocpd: BocpdParams = field(default_factory=_ensemble_bocpd)
-    gate_z: float = 2.0
-    gate_cusum: float = 2.0
+    gate_z: float = 2.5
+    gate_cusum: float = 2.5
     gate_probability: float = 0.1
     shift_z: float = 2.0
     confirm_windows: int = 3
@@ -141,7 +141,7 @@ class EnsembleParams:
             self.gate_z, self.gate_cusum, self.gate_probability, self.shift_z, self.confirm_windows,
             self.hold_windows, self.decay, self.confirmed_score, self.learning_cap, self.learning_extreme_z,
             self.kind_threshold, self.change_clip, self.bocpd.threshold, self.trust_short_term,
-            self.abrupt_windows,
+            self.abrupt_windows, math.ceil(1.0 / self.seasonal.short_rate),
         ], dtype=np.float64)
 
 
@@ -287,7 +287,7 @@ class Ensemble:
             bocpd._state.columns, self.state.columns,
         )
         _ensemble_kernel(
-            out.z, out.baseline_score, out.learning, self._packed, clipped,
+            out.z, out.baseline_score, out.learning, self.baseline.state["seen"], self._packed, clipped,
             cusum.k, cusum.h, cusum.min_instances, cs["upper"], cs["lower"], cs["seen"],
             cusum_out.statistic, cusum_out.score, cusum_out.detected, cusum_out.direction,
             ph.min_instances, ph.delta, ph.threshold, ph.alpha, _MODE_CODE[ph.mode],
@@ -318,7 +318,8 @@ def _start_bocpd_in_control(prob: np.ndarray, mean: np.ndarray, i: int) -> None:
 
 @njit
 def _ensemble_kernel(
-    z: np.ndarray, base_score: np.ndarray, learning: np.ndarray, config: np.ndarray, clipped: np.ndarray,
+    z: np.ndarray, base_score: np.ndarray, learning: np.ndarray, seen: np.ndarray, config: np.ndarray,
+    clipped: np.ndarray,
     k: float, h: float, cusum_min: int, c_upper: np.ndarray, c_lower: np.ndarray, c_seen: np.ndarray,
     c_stat: np.ndarray, c_score: np.ndarray, c_det: np.ndarray, c_dir: np.ndarray,
     p_min: int, p_delta: float, p_threshold: float, p_alpha: float, p_mode: int,
@@ -347,6 +348,7 @@ def _ensemble_kernel(
     bocpd_threshold = config[_BOCPD_THRESHOLD]
     trust_short_term = config[_TRUST_SHORT_TERM] != 0.0
     abrupt_windows = int(config[_ABRUPT_WINDOWS])
+    short_warmup = int(config[_SHORT_WARMUP])
     n = z.shape[0]
     for i in range(n):
         # One absurd residual must not poison Page-Hinkley's never-forgetting mean; and residuals against
@@ -364,7 +366,8 @@ def _ensemble_kernel(
         if not math.isfinite(zi):
             # Missing, or still learning: only the baseline speaks, change state is untouched.
             fresh = 0.0 if math.isnan(z[i]) else base_score[i]
-            if abs(z[i]) < learning_extreme_z:
+            # `seen` counts this value already: the exception needs a short-term scale learned before it.
+            if abs(z[i]) < learning_extreme_z or seen[i] <= short_warmup:
                 fresh = min(fresh, learning_cap)
             score[i] = fresh
             outside = fresh >= kind_threshold
@@ -392,7 +395,7 @@ def _ensemble_kernel(
 
         s_change = min(c_score[i], max(b_score, p_score[i]))
         fresh = max(base_score[i], s_change)
-        if learning[i] and not trust_short_term and abs(z[i]) < learning_extreme_z:
+        if learning[i] and not trust_short_term and (abs(z[i]) < learning_extreme_z or seen[i] <= short_warmup):
             fresh = min(fresh, learning_cap)
 
         if hold_left[i] > 0:
