@@ -155,7 +155,7 @@ class SeasonalSettings(Frozen):
     scale_rate: Rate = 0.02
     growth_rate: Rate = 0.002  # level EWMA rate per window
     short_rate: Rate = 0.05  # short-term fallback while learning
-    recent_rate: Rate = 0.3  # recent residual a re-base jumps by
+    recent_rate: Rate = 0.5  # recent residual a re-base jumps by (3 windows after a jump: 87 % of it)
     clip: PositiveFloat = 3.0  # Huber clip, in scales
     min_scale_rel: Annotated[float, Field(ge=0)] = 1e-4
     min_scale_abs: PositiveFloat = 1e-6
