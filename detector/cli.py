@@ -12,8 +12,9 @@ from rich.console import Console
 
 from detector.broker import BrokerError, EmbeddedBroker
 from detector.config_cli import config_app
-from producers.cli import produce
 from detector.demo import demo_command
+from detector.scoring.series_file import score_command
+from producers.cli import produce
 from producers.replay import replay_command
 
 app = typer.Typer(
@@ -52,6 +53,7 @@ def broker(
 app.command("produce")(produce)
 app.command("replay")(replay_command)
 app.command("demo")(demo_command)
+app.command("score")(score_command)
 
 
 def main() -> None:
