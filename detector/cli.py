@@ -12,10 +12,10 @@ from rich.console import Console
 
 from detector.broker import BrokerError, EmbeddedBroker
 from detector.config_cli import config_app
-from detector.demo import demo_command
-from detector.scoring.series_file import score_command
 from producers.cli import produce
+from detector.demo import demo_command
 from producers.replay import replay_command
+from detector.scoring.series_file import score_command
 
 app = typer.Typer(
     name="livewatch",
