@@ -213,7 +213,9 @@ class AlertLifecycle:
             raise ValueError(f"unsupported snapshot {snapshot.format!r} v{snapshot.version}; "
                              f"this build reads {LIFECYCLE_FORMAT!r} v{LIFECYCLE_VERSION}")
         if set(snapshot.arrays) != set(_ARRAYS):
-            raise ValueError(f"lifecycle snapshot arrays {sorted(snapshot.arrays)} differ from {sorted(_ARRAYS)}")
+            raise ValueError(
+                f"lifecycle snapshot arrays {sorted(snapshot.arrays)} differ from {sorted(_ARRAYS)}"
+            )
         arrays = {}
         for name in _ARRAYS:
             array = np.frombuffer(snapshot.arrays[name], dtype=getattr(self, name).dtype).copy()
@@ -225,7 +227,8 @@ class AlertLifecycle:
             setattr(self, name, array)
         self.capacity = snapshot.capacity
         self._incidents = {
-            i.metric: _Incident(i.incident_id, set(i.firing_rows), i.quiet_windows) for i in snapshot.incidents
+            i.metric: _Incident(i.incident_id, set(i.firing_rows), i.quiet_windows)
+            for i in snapshot.incidents
         }
 
     @property

@@ -54,9 +54,22 @@ SNAPSHOT_VERSION = 1
 
 # Positions in the packed combination config (one array argument keeps the kernel's dispatch cheap).
 (
-    _GATE_Z, _GATE_CUSUM, _GATE_PROBABILITY, _SHIFT_Z, _CONFIRM_WINDOWS, _HOLD_WINDOWS, _DECAY,
-    _CONFIRMED_SCORE, _LEARNING_CAP, _LEARNING_EXTREME_Z, _KIND_THRESHOLD, _CHANGE_CLIP, _BOCPD_THRESHOLD,
-    _TRUST_SHORT_TERM, _ABRUPT_WINDOWS, _SHORT_WARMUP,
+    _GATE_Z,
+    _GATE_CUSUM,
+    _GATE_PROBABILITY,
+    _SHIFT_Z,
+    _CONFIRM_WINDOWS,
+    _HOLD_WINDOWS,
+    _DECAY,
+    _CONFIRMED_SCORE,
+    _LEARNING_CAP,
+    _LEARNING_EXTREME_Z,
+    _KIND_THRESHOLD,
+    _CHANGE_CLIP,
+    _BOCPD_THRESHOLD,
+    _TRUST_SHORT_TERM,
+    _ABRUPT_WINDOWS,
+    _SHORT_WARMUP,
 ) = range(16)
 
 _ENSEMBLE_FIELDS = {
@@ -137,12 +150,27 @@ class EnsembleParams:
         return float(0.5 ** (1.0 / self.half_life))
 
     def packed(self) -> np.ndarray:
-        return np.array([
-            self.gate_z, self.gate_cusum, self.gate_probability, self.shift_z, self.confirm_windows,
-            self.hold_windows, self.decay, self.confirmed_score, self.learning_cap, self.learning_extreme_z,
-            self.kind_threshold, self.change_clip, self.bocpd.threshold, self.trust_short_term,
-            self.abrupt_windows, math.ceil(1.0 / self.seasonal.short_rate),
-        ], dtype=np.float64)
+        return np.array(
+            [
+                self.gate_z,
+                self.gate_cusum,
+                self.gate_probability,
+                self.shift_z,
+                self.confirm_windows,
+                self.hold_windows,
+                self.decay,
+                self.confirmed_score,
+                self.learning_cap,
+                self.learning_extreme_z,
+                self.kind_threshold,
+                self.change_clip,
+                self.bocpd.threshold,
+                self.trust_short_term,
+                self.abrupt_windows,
+                math.ceil(1.0 / self.seasonal.short_rate),
+            ],
+            dtype=np.float64,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +198,13 @@ class EnsembleResult:
     def empty(cls, n_series: int) -> EnsembleResult:
         base = BaselineResult.empty(n_series)
         return cls(
-            base.expected, base.lower, base.upper, base.z, base.score, base.learning, base.missing,
+            base.expected,
+            base.lower,
+            base.upper,
+            base.z,
+            base.score,
+            base.learning,
+            base.missing,
             score=np.empty(n_series, dtype=np.float64),
             direction=np.empty(n_series, dtype=np.int8),
             kind=np.empty(n_series, dtype=np.int8),
@@ -217,8 +251,11 @@ class Ensemble:
 
     def _families(self) -> dict[str, SeasonalBaseline | Cusum | PageHinkley | Bocpd | SeriesState]:
         return {
-            "seasonal": self.baseline, "cusum": self.cusum, "page_hinkley": self.page_hinkley,
-            "bocpd": self.bocpd, "ensemble": self.state,
+            "seasonal": self.baseline,
+            "cusum": self.cusum,
+            "page_hinkley": self.page_hinkley,
+            "bocpd": self.bocpd,
+            "ensemble": self.state,
         }
 
     def ensure_capacity(self, n_series: int) -> None:
@@ -247,8 +284,10 @@ class Ensemble:
         except msgspec.DecodeError as exc:
             raise StateError(f"not an ensemble snapshot: {exc}") from None
         if (snapshot.format, snapshot.version) != (SNAPSHOT_FORMAT, SNAPSHOT_VERSION):
-            raise StateError(f"unsupported snapshot {snapshot.format!r} v{snapshot.version}; "
-                             f"this build reads {SNAPSHOT_FORMAT!r} v{SNAPSHOT_VERSION}")
+            raise StateError(
+                f"unsupported snapshot {snapshot.format!r} v{snapshot.version}; "
+                f"this build reads {SNAPSHOT_FORMAT!r} v{SNAPSHOT_VERSION}"
+            )
         families = self._families()
         if set(snapshot.families) != set(families):
             raise StateError(f"snapshot families {sorted(snapshot.families)} differ from {sorted(families)}")
@@ -283,22 +322,68 @@ class Ensemble:
         cusum, ph, bocpd = self.cusum.params, self.page_hinkley.params, self.bocpd
         c = bocpd._constants
         cs, ps, bs, es = (
-            self.cusum._state.columns, self.page_hinkley._state.columns,
-            bocpd._state.columns, self.state.columns,
+            self.cusum._state.columns,
+            self.page_hinkley._state.columns,
+            bocpd._state.columns,
+            self.state.columns,
         )
         _ensemble_kernel(
-            out.z, out.baseline_score, out.learning, self.baseline.state["seen"], self._packed, clipped,
-            cusum.k, cusum.h, cusum.min_instances, cs["upper"], cs["lower"], cs["seen"],
-            cusum_out.statistic, cusum_out.score, cusum_out.detected, cusum_out.direction,
-            ph.min_instances, ph.delta, ph.threshold, ph.alpha, _MODE_CODE[ph.mode],
-            ps["count"], ps["mean"], ps["sum_inc"], ps["sum_dec"], ps["min_inc"], ps["max_dec"],
-            ps["drift_pending"], ph_out.statistic, ph_out.score, ph_out.detected, ph_out.direction,
-            1.0 / bocpd.params.hazard_lambda, bocpd.params.window, c.log_norm, c.precision, c.gain,
-            c.prior_log_norm, c.prior_precision, c.prior_gain, bs["prob"], bs["mean"],
-            bocpd._loglik, bocpd._grown_mean,
-            es["gate"], es["streak"], es["streak_direction"], es["gate_age"], es["held"], es["hold_left"], es["held_kind"],
+            out.z,
+            out.baseline_score,
+            out.learning,
+            self.baseline.state["seen"],
+            self._packed,
+            clipped,
+            cusum.k,
+            cusum.h,
+            cusum.min_instances,
+            cs["upper"],
+            cs["lower"],
+            cs["seen"],
+            cusum_out.statistic,
+            cusum_out.score,
+            cusum_out.detected,
+            cusum_out.direction,
+            ph.min_instances,
+            ph.delta,
+            ph.threshold,
+            ph.alpha,
+            _MODE_CODE[ph.mode],
+            ps["count"],
+            ps["mean"],
+            ps["sum_inc"],
+            ps["sum_dec"],
+            ps["min_inc"],
+            ps["max_dec"],
+            ps["drift_pending"],
+            ph_out.statistic,
+            ph_out.score,
+            ph_out.detected,
+            ph_out.direction,
+            1.0 / bocpd.params.hazard_lambda,
+            bocpd.params.window,
+            c.log_norm,
+            c.precision,
+            c.gain,
+            c.prior_log_norm,
+            c.prior_precision,
+            c.prior_gain,
+            bs["prob"],
+            bs["mean"],
+            bocpd._loglik,
+            bocpd._grown_mean,
+            es["gate"],
+            es["streak"],
+            es["streak_direction"],
+            es["gate_age"],
+            es["held"],
+            es["hold_left"],
+            es["held_kind"],
             es["held_direction"],
-            out.score, out.direction, out.kind, out.changed,
+            out.score,
+            out.direction,
+            out.kind,
+            out.changed,
         )
         if out.changed.any():
             self.baseline.rebase(np.flatnonzero(out.changed))
@@ -318,20 +403,62 @@ def _start_bocpd_in_control(prob: np.ndarray, mean: np.ndarray, i: int) -> None:
 
 @njit
 def _ensemble_kernel(
-    z: np.ndarray, base_score: np.ndarray, learning: np.ndarray, seen: np.ndarray, config: np.ndarray,
+    z: np.ndarray,
+    base_score: np.ndarray,
+    learning: np.ndarray,
+    seen: np.ndarray,
+    config: np.ndarray,
     clipped: np.ndarray,
-    k: float, h: float, cusum_min: int, c_upper: np.ndarray, c_lower: np.ndarray, c_seen: np.ndarray,
-    c_stat: np.ndarray, c_score: np.ndarray, c_det: np.ndarray, c_dir: np.ndarray,
-    p_min: int, p_delta: float, p_threshold: float, p_alpha: float, p_mode: int,
-    p_count: np.ndarray, p_mean: np.ndarray, p_sum_inc: np.ndarray, p_sum_dec: np.ndarray,
-    p_min_inc: np.ndarray, p_max_dec: np.ndarray, p_pending: np.ndarray,
-    p_stat: np.ndarray, p_score: np.ndarray, p_det: np.ndarray, p_dir: np.ndarray,
-    hazard: float, b_window: int, log_norm: np.ndarray, precision: np.ndarray, gain: np.ndarray,
-    prior_log_norm: float, prior_precision: float, prior_gain: float, b_prob: np.ndarray,
-    b_mean: np.ndarray, loglik: np.ndarray, grown_mean: np.ndarray,
-    gate: np.ndarray, streak: np.ndarray, streak_direction: np.ndarray, gate_age: np.ndarray, held: np.ndarray,
-    hold_left: np.ndarray, held_kind: np.ndarray, held_direction: np.ndarray,
-    score: np.ndarray, direction: np.ndarray, kind: np.ndarray, changed: np.ndarray,
+    k: float,
+    h: float,
+    cusum_min: int,
+    c_upper: np.ndarray,
+    c_lower: np.ndarray,
+    c_seen: np.ndarray,
+    c_stat: np.ndarray,
+    c_score: np.ndarray,
+    c_det: np.ndarray,
+    c_dir: np.ndarray,
+    p_min: int,
+    p_delta: float,
+    p_threshold: float,
+    p_alpha: float,
+    p_mode: int,
+    p_count: np.ndarray,
+    p_mean: np.ndarray,
+    p_sum_inc: np.ndarray,
+    p_sum_dec: np.ndarray,
+    p_min_inc: np.ndarray,
+    p_max_dec: np.ndarray,
+    p_pending: np.ndarray,
+    p_stat: np.ndarray,
+    p_score: np.ndarray,
+    p_det: np.ndarray,
+    p_dir: np.ndarray,
+    hazard: float,
+    b_window: int,
+    log_norm: np.ndarray,
+    precision: np.ndarray,
+    gain: np.ndarray,
+    prior_log_norm: float,
+    prior_precision: float,
+    prior_gain: float,
+    b_prob: np.ndarray,
+    b_mean: np.ndarray,
+    loglik: np.ndarray,
+    grown_mean: np.ndarray,
+    gate: np.ndarray,
+    streak: np.ndarray,
+    streak_direction: np.ndarray,
+    gate_age: np.ndarray,
+    held: np.ndarray,
+    hold_left: np.ndarray,
+    held_kind: np.ndarray,
+    held_direction: np.ndarray,
+    score: np.ndarray,
+    direction: np.ndarray,
+    kind: np.ndarray,
+    changed: np.ndarray,
 ) -> None:
     gate_z = config[_GATE_Z]
     gate_cusum = config[_GATE_CUSUM]
@@ -357,8 +484,23 @@ def _ensemble_kernel(
         clipped[i] = min(max(z[i], -change_clip), change_clip) if watched else math.nan
     _cusum_kernel(clipped, k, h, cusum_min, c_upper, c_lower, c_seen, c_stat, c_score, c_det, c_dir)
     _page_hinkley_kernel(
-        clipped, p_min, p_delta, p_threshold, p_alpha, p_mode, p_count, p_mean, p_sum_inc, p_sum_dec,
-        p_min_inc, p_max_dec, p_pending, p_stat, p_score, p_det, p_dir,
+        clipped,
+        p_min,
+        p_delta,
+        p_threshold,
+        p_alpha,
+        p_mode,
+        p_count,
+        p_mean,
+        p_sum_inc,
+        p_sum_dec,
+        p_min_inc,
+        p_max_dec,
+        p_pending,
+        p_stat,
+        p_score,
+        p_det,
+        p_dir,
     )
     for i in range(n):
         zi = clipped[i]
@@ -386,8 +528,20 @@ def _ensemble_kernel(
         if gate[i]:
             gate_age[i] += 1
             recent, recent_level, _ = _advance_one_series(
-                zi, b_prob, b_mean, i, hazard, b_window, log_norm,
-                precision, gain, prior_log_norm, prior_precision, prior_gain, loglik, grown_mean,
+                zi,
+                b_prob,
+                b_mean,
+                i,
+                hazard,
+                b_window,
+                log_norm,
+                precision,
+                gain,
+                prior_log_norm,
+                prior_precision,
+                prior_gain,
+                loglik,
+                grown_mean,
             )
             b_score = min(recent, 1.0)
             b_level = recent_level / recent if recent > 0.0 else 0.0
@@ -395,7 +549,11 @@ def _ensemble_kernel(
 
         s_change = min(c_score[i], max(b_score, p_score[i]))
         fresh = max(base_score[i], s_change)
-        if learning[i] and not trust_short_term and (abs(z[i]) < learning_extreme_z or seen[i] <= short_warmup):
+        if (
+            learning[i]
+            and not trust_short_term
+            and (abs(z[i]) < learning_extreme_z or seen[i] <= short_warmup)
+        ):
             fresh = min(fresh, learning_cap)
 
         if hold_left[i] > 0:

@@ -76,7 +76,9 @@ def parse_periods(text: str) -> tuple[str, ...]:
     for part in text.split(","):
         seconds = parse_duration(part, "--period")
         if seconds not in _SEASON_OF_PERIOD:
-            raise SeriesFileError(f"--period: {part.strip()!r} is not supported; use 1d (daily) and/or 7d (weekly)")
+            raise SeriesFileError(
+                f"--period: {part.strip()!r} is not supported; use 1d (daily) and/or 7d (weekly)"
+            )
         seasons.append(_SEASON_OF_PERIOD[seconds])
     return tuple(s for s in ("daily", "weekly") if s in seasons)
 
@@ -116,10 +118,14 @@ def read_series(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray]:
                 continue
             if number == 1 and row[0].strip().lower() == "timestamp":
                 if [c.strip().lower() for c in row[:2]] != ["timestamp", "value"]:
-                    raise SeriesFileError(f"{path}:1: header must be 'timestamp,value', got {','.join(row)!r}")
+                    raise SeriesFileError(
+                        f"{path}:1: header must be 'timestamp,value', got {','.join(row)!r}"
+                    )
                 continue
             if len(row) != 2:
-                raise SeriesFileError(f"{path}:{number}: expected 2 columns (timestamp,value), got {len(row)}")
+                raise SeriesFileError(
+                    f"{path}:{number}: expected 2 columns (timestamp,value), got {len(row)}"
+                )
             try:
                 t_ms = _parse_timestamp(row[0])
             except ValueError as exc:
@@ -140,11 +146,14 @@ def read_series(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray]:
     return texts, np.array(times, dtype=np.int64), np.array(values, dtype=np.float64)
 
 
-def plan_series(timestamps_ms: np.ndarray, *, interval_s: int | None = None,
-                seasons: Sequence[str] | None = None) -> SeriesPlan:
+def plan_series(
+    timestamps_ms: np.ndarray, *, interval_s: int | None = None, seasons: Sequence[str] | None = None
+) -> SeriesPlan:
     """Infer the interval (median spacing) and the seasons (from the span) where not given."""
     if timestamps_ms.shape[0] < MIN_ROWS:
-        raise SeriesFileError(f"need at least {MIN_ROWS} rows to score a series, got {timestamps_ms.shape[0]}")
+        raise SeriesFileError(
+            f"need at least {MIN_ROWS} rows to score a series, got {timestamps_ms.shape[0]}"
+        )
     if np.any(np.diff(timestamps_ms) <= 0):
         raise SeriesFileError("timestamps must be strictly increasing")
     if interval_s is None:
@@ -181,8 +190,12 @@ def ensemble_params_for(plan: SeriesPlan, base: EnsembleParams | None = None) ->
     seasons = plan.seasons if seasonal else ("daily",)
     return replace(
         base,
-        seasonal=replace(base.seasonal, window_s=plan.interval_s, slot_s=_slot_s(plan.interval_s, seasonal),
-                         seasons=seasons),
+        seasonal=replace(
+            base.seasonal,
+            window_s=plan.interval_s,
+            slot_s=_slot_s(plan.interval_s, seasonal),
+            seasons=seasons,
+        ),
         # Without a season the short-term baseline is the model, not a stop-gap: trust it.
         trust_short_term=not seasonal,
     )
@@ -217,8 +230,10 @@ def score_series(
     repeated = np.flatnonzero(np.diff(grid) == 0)
     if repeated.size:
         i = int(repeated[0]) + 1
-        raise SeriesFileError(f"rows {i} and {i + 1} (counting from 1) fall in the same {plan.interval_s} s "
-                              "interval; the series must be regular")
+        raise SeriesFileError(
+            f"rows {i} and {i + 1} (counting from 1) fall in the same {plan.interval_s} s "
+            "interval; the series must be regular"
+        )
     out = EnsembleResult.empty(1)
     missing = np.full(1, np.nan)
     rows: list[ScoredRow] = []
@@ -229,8 +244,18 @@ def score_series(
         previous = k
         ensemble.update(int(times[0]) + k * interval_ms, np.array([value]), out=out)
         score = float(out.score[0])
-        rows.append(ScoredRow(t_ms, value, float(out.expected[0]), float(out.lower[0]), float(out.upper[0]),
-                              score, score >= threshold, KIND_NAMES[int(out.kind[0])]))
+        rows.append(
+            ScoredRow(
+                t_ms,
+                value,
+                float(out.expected[0]),
+                float(out.lower[0]),
+                float(out.upper[0]),
+                score,
+                score >= threshold,
+                KIND_NAMES[int(out.kind[0])],
+            )
+        )
     return rows
 
 
@@ -243,15 +268,27 @@ def write_scored(path: str | Path, texts: Sequence[str], rows: Sequence[ScoredRo
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(COLUMNS)
         for text, row in zip(texts, rows, strict=True):
-            writer.writerow([text, _number(row.value), _number(row.expected), _number(row.lower),
-                             _number(row.upper), _number(row.score), str(row.is_anomaly).lower(), row.kind])
+            writer.writerow(
+                [
+                    text,
+                    _number(row.value),
+                    _number(row.expected),
+                    _number(row.lower),
+                    _number(row.upper),
+                    _number(row.score),
+                    str(row.is_anomaly).lower(),
+                    row.kind,
+                ]
+            )
 
 
 def score_command(
     series: Path = typer.Argument(..., help="CSV of timestamp,value rows (ISO 8601 or epoch s/ms)."),
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the scored CSV."),
     period: str = typer.Option("auto", "--period", help="Seasons: auto, or e.g. 1d,7d (daily, weekly)."),
-    window: str = typer.Option("auto", "--window", help="Interval of the rows: auto (median spacing) or e.g. 60s."),
+    window: str = typer.Option(
+        "auto", "--window", help="Interval of the rows: auto (median spacing) or e.g. 60s."
+    ),
     threshold: float = typer.Option(0.9, "--threshold", help="Score at or above which a row is an anomaly."),
 ) -> None:
     """Score one series causally; write timestamp,value,expected,lower,upper,score,is_anomaly,kind."""
@@ -265,4 +302,6 @@ def score_command(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     anomalies = sum(r.is_anomaly for r in rows)
-    typer.echo(f"scored {len(rows)} rows -> {out} ({anomalies} anomalies at score >= {threshold:g})", err=True)
+    typer.echo(
+        f"scored {len(rows)} rows -> {out} ({anomalies} anomalies at score >= {threshold:g})", err=True
+    )

@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 import msgspec
 import numpy as np
@@ -49,8 +50,11 @@ class _Group:
         self.params = params
         self.registry = SeriesRegistry(capacity)
         self.ensemble = Ensemble(params, capacity)
-        self.lifecycle = AlertLifecycle(self.registry.key_of, capacity)
+        self.lifecycle = AlertLifecycle(self.key_of, capacity)
         self.keys_by_row = np.empty(capacity, dtype=object)
+
+    def key_of(self, row: int) -> SeriesKey:
+        return cast(SeriesKey, self.registry.key_of(row))  # the registry holds only series keys here
 
     def add(self, keys: list[SeriesKey]) -> np.ndarray:
         rows = self.registry.add(keys)
@@ -97,9 +101,15 @@ def _plans(config: Config) -> tuple[list[EnsembleParams], list[_MetricPlan]]:
         if p not in params:
             params.append(p)
         d = metric.detector
-        plans.append(_MetricPlan(
-            metric.name, params.index(p), lifecycle_settings(d), d.lower_threshold, _OPPOSITE.get(d.direction, 0)
-        ))
+        plans.append(
+            _MetricPlan(
+                metric.name,
+                params.index(p),
+                lifecycle_settings(d),
+                d.lower_threshold,
+                _OPPOSITE.get(d.direction, 0),
+            )
+        )
     return params, plans
 
 
@@ -140,13 +150,14 @@ class WindowScorer:
         if names != self.metric_names:
             raise ValueError(f"reload cannot change the metrics: {self.metric_names} -> {names}")
         changed = [
-            plan.name for plan, old in zip(plans, self._metrics, strict=True)
+            plan.name
+            for plan, old in zip(plans, self._metrics, strict=True)
             if params[plan.group] != self._groups[old.group].params
         ]
         if changed:
             raise ValueError(
-                f"reload cannot change seasonal/changepoint/ensemble settings or the window (metrics {changed}); "
-                "start a new scorer"
+                "reload cannot change seasonal/changepoint/ensemble settings or the window "
+                f"(metrics {changed}); start a new scorer"
             )
         # Same parameters per metric, so the old groups serve; only the per-metric plans change.
         self._metrics = [
@@ -198,22 +209,24 @@ class WindowScorer:
             direction = result.direction[metric_rows]
             if plan.ignored_direction:
                 score = np.where(direction == plan.ignored_direction, 0.0, score)
-            scores.append(WindowScores(
-                window_start_ms=window.start_ms,
-                window_end_ms=window.end_ms,
-                rows=metric_rows,
-                score=score,
-                value=window.values[entries],
-                expected=result.expected[metric_rows],
-                lower=result.lower[metric_rows],
-                upper=result.upper[metric_rows],
-                kind=[KIND_NAMES[k] for k in result.kind[metric_rows].tolist()],
-                direction=direction,
-                keys=list(self._groups[plan.group].keys_by_row[metric_rows]),
-                z=result.z[metric_rows],
-                learning=result.learning[metric_rows],
-                volume=window.volumes[entries],
-            ))
+            scores.append(
+                WindowScores(
+                    window_start_ms=window.start_ms,
+                    window_end_ms=window.end_ms,
+                    rows=metric_rows,
+                    score=score,
+                    value=window.values[entries],
+                    expected=result.expected[metric_rows],
+                    lower=result.lower[metric_rows],
+                    upper=result.upper[metric_rows],
+                    kind=[KIND_NAMES[k] for k in result.kind[metric_rows].tolist()],
+                    direction=direction,
+                    keys=list(self._groups[plan.group].keys_by_row[metric_rows]),
+                    z=result.z[metric_rows],
+                    learning=result.learning[metric_rows],
+                    volume=window.volumes[entries],
+                )
+            )
         return scores
 
     def step(self, window: ClosedWindow, keys_of: KeysOf) -> StepResult:
@@ -236,54 +249,68 @@ class WindowScorer:
         with np.errstate(invalid="ignore"):
             flagged = np.flatnonzero(scores.score >= lower_threshold)
         start, end = _iso(scores.window_start_ms), _iso(scores.window_end_ms)
-        anomalies = []
+        anomalies: list[dict[str, object]] = []
         for i in flagged.tolist():
             metric, slice_key = scores.keys[i]
-            anomalies.append({
-                "metric": metric,
-                "slice": dict(slice_key),
-                "window_start": start,
-                "window_end": end,
-                "value": _json_float(float(scores.value[i])),
-                "expected": _json_float(float(scores.expected[i])),
-                "lower": _json_float(float(scores.lower[i])),
-                "upper": _json_float(float(scores.upper[i])),
-                "score": float(scores.score[i]),
-                "z": _json_float(float(scores.z[i])) if scores.z is not None else None,
-                "kind": scores.kind[i],
-                "direction": _DIRECTION_NAMES[int(scores.direction[i])],
-                "learning": bool(scores.learning[i]) if scores.learning is not None else False,
-                "volume": _json_float(float(scores.volume[i])) if scores.volume is not None else None,
-            })
+            anomalies.append(
+                {
+                    "metric": metric,
+                    "slice": dict(slice_key),
+                    "window_start": start,
+                    "window_end": end,
+                    "value": _json_float(float(scores.value[i])),
+                    "expected": _json_float(float(scores.expected[i])),
+                    "lower": _json_float(float(scores.lower[i])),
+                    "upper": _json_float(float(scores.upper[i])),
+                    "score": float(scores.score[i]),
+                    "z": _json_float(float(scores.z[i])) if scores.z is not None else None,
+                    "kind": scores.kind[i],
+                    "direction": _DIRECTION_NAMES[int(scores.direction[i])],
+                    "learning": bool(scores.learning[i]) if scores.learning is not None else False,
+                    "volume": _json_float(float(scores.volume[i])) if scores.volume is not None else None,
+                }
+            )
         return anomalies
 
     def to_bytes(self) -> bytes:
         """Versioned snapshot of every group: registry, ensemble state and alert lifecycle."""
-        return msgspec.msgpack.encode(_Snapshot(
-            SCORER_FORMAT, SCORER_VERSION, self.metric_names,
-            [_WireGroup(repr(g.params), g.registry.to_bytes(), g.ensemble.to_bytes(), g.lifecycle.to_bytes())
-             for g in self._groups],
-        ))
+        return msgspec.msgpack.encode(
+            _Snapshot(
+                SCORER_FORMAT,
+                SCORER_VERSION,
+                self.metric_names,
+                [
+                    _WireGroup(
+                        repr(g.params), g.registry.to_bytes(), g.ensemble.to_bytes(), g.lifecycle.to_bytes()
+                    )
+                    for g in self._groups
+                ],
+            )
+        )
 
     @classmethod
     def from_bytes(cls, config: Config, payload: bytes) -> WindowScorer:
-        """A scorer for ``config`` continuing from :meth:`to_bytes`; refused if the config shapes it differently."""
+        """A scorer for ``config`` continuing from :meth:`to_bytes`; refused for a config of another shape."""
         try:
             snapshot = msgspec.msgpack.decode(payload, type=_Snapshot)
         except msgspec.DecodeError as exc:
             raise ValueError(f"not a window scorer snapshot: {exc}") from None
         if (snapshot.format, snapshot.version) != (SCORER_FORMAT, SCORER_VERSION):
-            raise ValueError(f"unsupported snapshot {snapshot.format!r} v{snapshot.version}; "
-                             f"this build reads {SCORER_FORMAT!r} v{SCORER_VERSION}")
+            raise ValueError(
+                f"unsupported snapshot {snapshot.format!r} v{snapshot.version}; "
+                f"this build reads {SCORER_FORMAT!r} v{SCORER_VERSION}"
+            )
         scorer = cls(config, capacity=1)
         if snapshot.metrics != scorer.metric_names:
-            raise ValueError(f"snapshot is for metrics {snapshot.metrics}, the config has {scorer.metric_names}")
+            raise ValueError(
+                f"snapshot is for metrics {snapshot.metrics}, the config has {scorer.metric_names}"
+            )
         if [w.params for w in snapshot.groups] != [repr(g.params) for g in scorer._groups]:
             raise ValueError("snapshot was taken with other seasonal/changepoint/ensemble settings")
         for group, wire in zip(scorer._groups, snapshot.groups, strict=True):
             group.registry = SeriesRegistry.from_bytes(wire.registry)
             group.ensemble.load_bytes(wire.ensemble)
-            group.lifecycle = AlertLifecycle(group.registry.key_of, 1)
+            group.lifecycle = AlertLifecycle(group.key_of, 1)
             group.lifecycle.load_bytes(wire.lifecycle)
             group.keys_by_row = np.empty(group.registry.capacity, dtype=object)
             for row in range(group.registry.size):

@@ -72,8 +72,18 @@ class NaiveEnsemble:
         z = base.z
 
         def out(score: float, direction: int, kind: int, changed: bool = False) -> NaiveEnsembleOutput:
-            return NaiveEnsembleOutput(base.expected, base.lower, base.upper, z, base.learning, base.missing,
-                                       score, direction, kind, changed)
+            return NaiveEnsembleOutput(
+                base.expected,
+                base.lower,
+                base.upper,
+                z,
+                base.learning,
+                base.missing,
+                score,
+                direction,
+                kind,
+                changed,
+            )
 
         if base.missing:
             self.cusum.step(math.nan)

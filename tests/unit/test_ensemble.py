@@ -89,7 +89,9 @@ def test_level_shift_score_decays_after_rebase_and_baseline_adopts_new_level() -
     after = score[confirmed + hold + 1 : confirmed + hold + 30]
     assert np.all(np.diff(after[:10]) < 0) and after[-1] < 0.3
     # The band moved with the level: the last 100 windows are back inside it.
-    inside = (out["lower"][-100:, 0] <= stream("shift")[-100:]) & (stream("shift")[-100:] <= out["upper"][-100:, 0])
+    inside = (out["lower"][-100:, 0] <= stream("shift")[-100:]) & (
+        stream("shift")[-100:] <= out["upper"][-100:, 0]
+    )
     assert inside.mean() > 0.95
     assert out["direction"][confirmed, 0] == 1
 
@@ -101,10 +103,13 @@ def test_direction_follows_the_incident() -> None:
 
 
 def test_kernel_matches_plain_python_reference() -> None:
-    params = EnsembleParams(seasonal=SeasonalParams(window_s=300, slot_s=3600, seasons=("daily",),
-                                                    profile_dtype="float64"))
-    columns = [stream(k, seed=s, n=760) for k, s in
-               [("spike", 4), ("dip", 5), ("shift", 6), ("drift", 7), ("clean", 8)]]
+    params = EnsembleParams(
+        seasonal=SeasonalParams(window_s=300, slot_s=3600, seasons=("daily",), profile_dtype="float64")
+    )
+    columns = [
+        stream(k, seed=s, n=760)
+        for k, s in [("spike", 4), ("dip", 5), ("shift", 6), ("drift", 7), ("clean", 8)]
+    ]
     values = np.stack(columns, axis=1)
     values[300:310, 4] = np.nan  # a gap after learning
     values[650, 2] = np.nan
@@ -116,7 +121,10 @@ def test_kernel_matches_plain_python_reference() -> None:
             where = f"series {j}, window {t}"
             assert out["score"][t, j] == pytest.approx(ref.score, rel=1e-6, abs=1e-9), where
             assert (out["kind"][t, j], out["direction"][t, j], out["changed"][t, j]) == (
-                ref.kind, ref.direction, ref.changed), where
+                ref.kind,
+                ref.direction,
+                ref.changed,
+            ), where
             assert out["missing"][t, j] == ref.missing and out["learning"][t, j] == ref.learning, where
     assert out["changed"].any()  # the stream did exercise confirmation and re-basing
 
@@ -149,8 +157,9 @@ def test_constant_stream_scores_zero() -> None:
 
 def test_offset_of_1e8_changes_nothing_that_matters() -> None:
     # No relative scale floor: 1e-4 of 1e8 would be a scale of 1e4 (documented in scoring-seasonal.md).
-    params = EnsembleParams(seasonal=SeasonalParams(window_s=300, slot_s=3600, seasons=("daily",),
-                                                    min_scale_rel=0.0))
+    params = EnsembleParams(
+        seasonal=SeasonalParams(window_s=300, slot_s=3600, seasons=("daily",), min_scale_rel=0.0)
+    )
     x = stream("shift")
     plain, offset = run(x, params), run(x + 1e8, params)
     np.testing.assert_allclose(offset["z"], plain["z"], atol=2e-3)
@@ -201,9 +210,15 @@ def test_capacity_growth_reset_and_sizes() -> None:
         ensemble.update(T0 + t * WINDOW_MS, np.full(3, x[t]))
     ensemble.reset([1])
     out = ensemble.update(T0 + 50 * WINDOW_MS, np.full(3, x[0]))
-    assert out.learning[1] and ensemble.baseline.state["seen"][1] == 1 and ensemble.baseline.state["seen"][0] == 51
+    assert (
+        out.learning[1]
+        and ensemble.baseline.state["seen"][1] == 1
+        and ensemble.baseline.state["seen"][0] == 51
+    )
     assert ensemble.nbytes_per_series(with_profile=False) < 2048
-    assert ensemble.nbytes_per_series() == ensemble.nbytes_per_series(False) + 24 * 2 * 4  # float32 (deviation, scale) per slot
+    assert (
+        ensemble.nbytes_per_series() == ensemble.nbytes_per_series(False) + 24 * 2 * 4
+    )  # float32 (deviation, scale) per slot
     with pytest.raises(ValueError, match="capacity"):
         ensemble.update(T0, np.zeros(9))
 
@@ -223,8 +238,10 @@ def test_invalid_parameters_name_the_field() -> None:
     st.sampled_from(["additive", "multiplicative"]),
 )
 def test_scores_are_in_unit_interval_and_never_nan(values: list[float], mode: str) -> None:
-    params = EnsembleParams(seasonal=SeasonalParams(window_s=300, slot_s=3600, seasons=("daily",), mode=mode),
-                            trust_short_term=True)
+    params = EnsembleParams(
+        seasonal=SeasonalParams(window_s=300, slot_s=3600, seasons=("daily",), mode=mode),
+        trust_short_term=True,
+    )
     x = np.array(values)
     out = run(x, params)
     assert ((out["score"] >= 0) & (out["score"] <= 1)).all()

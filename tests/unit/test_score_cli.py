@@ -33,7 +33,9 @@ def minutes(seed: int = 0) -> np.ndarray:
 
 
 def write_csv(path: Path, stamps: list[str], values: list[float] | np.ndarray, header: bool = True) -> Path:
-    lines = (["timestamp,value"] if header else []) + [f"{s},{float(v)!r}" for s, v in zip(stamps, values, strict=True)]
+    lines = (["timestamp,value"] if header else []) + [
+        f"{s},{float(v)!r}" for s, v in zip(stamps, values, strict=True)
+    ]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -74,7 +76,9 @@ def test_scoring_is_causal_a_prefix_scores_the_same() -> None:
 
 def test_iso_timestamps_and_epoch_milliseconds_read_the_same(tmp_path: Path) -> None:
     values = np.arange(20.0)
-    iso = [datetime.fromtimestamp(T0_S + 300 * i, tz=UTC).isoformat().replace("+00:00", "Z") for i in range(20)]
+    iso = [
+        datetime.fromtimestamp(T0_S + 300 * i, tz=UTC).isoformat().replace("+00:00", "Z") for i in range(20)
+    ]
     millis = [str((T0_S + 300 * i) * 1000) for i in range(20)]
     _, iso_ms, _ = read_series(write_csv(tmp_path / "iso.csv", iso, values))
     _, epoch_ms, _ = read_series(write_csv(tmp_path / "ms.csv", millis, values, header=False))
@@ -97,14 +101,22 @@ def test_seasons_are_inferred_from_the_span() -> None:
         ("timestamp,value\n1767225600,1\nyesterday,2\n", "series.csv:3: timestamp 'yesterday' is neither"),
         ("timestamp,value\n1767225600,1,2\n", "series.csv:2: expected 2 columns"),
         ("time,value\n1767225600,1\n", "series.csv:1: timestamp 'time'"),
-        ("timestamp,value\n1767225660,1\n1767225600,2\n", "series.csv:3: timestamp '1767225600' is not after"),
+        (
+            "timestamp,value\n1767225660,1\n1767225600,2\n",
+            "series.csv:3: timestamp '1767225600' is not after",
+        ),
         ("timestamp,value\n" + "".join(f"{T0_S + 60 * i},1\n" for i in range(5)), "need at least 10 rows"),
-        ("timestamp,value\n" + "".join(f"{T0_S + 7 * i},1\n" for i in range(20)), "interval 7 s must divide a day"),
+        (
+            "timestamp,value\n" + "".join(f"{T0_S + 7 * i},1\n" for i in range(20)),
+            "interval 7 s must divide a day",
+        ),
     ],
 )
 def test_bad_files_are_refused_with_line_and_reason(tmp_path: Path, content: str, message: str) -> None:
     (tmp_path / "series.csv").write_text(content)
-    result = CliRunner().invoke(app, ["score", str(tmp_path / "series.csv"), "--out", str(tmp_path / "o.csv")])
+    result = CliRunner().invoke(
+        app, ["score", str(tmp_path / "series.csv"), "--out", str(tmp_path / "o.csv")]
+    )
     assert result.exit_code == 1
     assert message in result.output, result.output
     assert not (tmp_path / "o.csv").exists()

@@ -21,11 +21,19 @@ N_WINDOWS = 420
 
 def config(**detector: Any) -> Config:
     settings = {"seasonal": {"slot_s": 3600, "seasons": ["daily"]}, **detector}
-    return config_from_dict({
-        "window": {"length_s": 300, "allowed_lateness_s": 0},
-        "metrics": [{"name": "gifts", "aggregation": {"kind": "count", "events": ["gift"]},
-                     "dimensions": ["region"], "detector": settings}],
-    })
+    return config_from_dict(
+        {
+            "window": {"length_s": 300, "allowed_lateness_s": 0},
+            "metrics": [
+                {
+                    "name": "gifts",
+                    "aggregation": {"kind": "count", "events": ["gift"]},
+                    "dimensions": ["region"],
+                    "detector": settings,
+                }
+            ],
+        }
+    )
 
 
 def gift_frame(window: int, rng: np.random.Generator, drop_region: str | None) -> EventFrame:
@@ -41,8 +49,12 @@ def gift_frame(window: int, rng: np.random.Generator, drop_region: str | None) -
         event_id=[f"{window}-{i}" for i in range(n)],
         ts=np.sort(START_MS + window * WINDOW_MS + rng.integers(0, WINDOW_MS, n)),
         type=np.full(n, EVENT_TYPES.index("gift"), dtype=np.int8),
-        room_id=np.zeros(n, dtype=np.int64), user_id=np.arange(n, dtype=np.int64),
-        creator_id=np.zeros(n, dtype=np.int64), dims=dims, vocab=vocab, value=np.ones(n),
+        room_id=np.zeros(n, dtype=np.int64),
+        user_id=np.arange(n, dtype=np.int64),
+        creator_id=np.zeros(n, dtype=np.int64),
+        dims=dims,
+        vocab=vocab,
+        value=np.ones(n),
     )
 
 
@@ -69,20 +81,30 @@ def window_index(start_ms: int) -> int:
 
 def test_drop_in_one_region_fires_for_that_region_and_the_total_only() -> None:
     steps = replay(WindowScorer(config()), "eu")
-    fired = [(window_index(int(a.window_start.timestamp() * 1000)), a.slice, a.kind, a.direction)
-             for s in steps for a in s.alerts if a.status is AlertStatus.FIRING]
+    fired = [
+        (window_index(int(a.window_start.timestamp() * 1000)), a.slice, a.kind, a.direction)
+        for s in steps
+        for a in s.alerts
+        if a.status is AlertStatus.FIRING
+    ]
     assert fired[:2] == [
-        (DROP_AT + 1, {}, "level_shift", "down"), (DROP_AT + 1, {"region": "eu"}, "level_shift", "down")
+        (DROP_AT + 1, {}, "level_shift", "down"),
+        (DROP_AT + 1, {"region": "eu"}, "level_shift", "down"),
     ]
     # Re-based onto the new level, both resolve. (eu alerts once more 30 windows later: its log-space
     # scale was learned at 3x the count, so Poisson noise at the new level reads as 1.8x larger z.)
-    resolved = [(window_index(int(a.window_start.timestamp() * 1000)), a.slice)
-                for s in steps for a in s.alerts if a.status is AlertStatus.RESOLVED]
+    resolved = [
+        (window_index(int(a.window_start.timestamp() * 1000)), a.slice)
+        for s in steps
+        for a in s.alerts
+        if a.status is AlertStatus.RESOLVED
+    ]
     assert resolved[:2] == [(DROP_AT + 14, {}), (DROP_AT + 14, {"region": "eu"})]
     assert {tuple(a[1].items()) for a in fired} == {(), (("region", "eu"),)}
     first = steps[DROP_AT].anomalies
     assert [(a["slice"], a["kind"], a["direction"]) for a in first] == [
-        ({}, "dip", "down"), ({"region": "eu"}, "dip", "down")
+        ({}, "dip", "down"),
+        ({"region": "eu"}, "dip", "down"),
     ]
     assert all(a["value"] < a["lower"] and a["window_start"] == "2026-01-02T06:00:00Z" for a in first)
 
@@ -94,8 +116,12 @@ def test_clean_run_raises_no_alert_and_no_anomaly_after_learning() -> None:
     anomalies = [a for s in steps[288:] for a in s.anomalies]
     assert len(anomalies) <= 0.01 * 4 * (len(steps) - 288)
     scores = steps[-1].scores[0]
-    assert sorted(scores.keys) == [("gifts", ()), ("gifts", (("region", "apac"),)),
-                                   ("gifts", (("region", "eu"),)), ("gifts", (("region", "us"),))]
+    assert sorted(scores.keys) == [
+        ("gifts", ()),
+        ("gifts", (("region", "apac"),)),
+        ("gifts", (("region", "eu"),)),
+        ("gifts", (("region", "us"),)),
+    ]
     assert scores.learning is not None and not scores.learning.any()
     assert scores.volume is not None and np.array_equal(scores.volume, scores.value)
 
@@ -112,8 +138,15 @@ def test_unscored_series_is_missing_and_keeps_its_state() -> None:
     for window in closed[:300]:
         scorer.step(window, aggregator.series.key)
     window = closed[300]
-    blanked = ClosedWindow(window.start_ms, window.end_ms, window.series, window.metric, window.values,
-                           window.volumes, np.zeros_like(window.scored))
+    blanked = ClosedWindow(
+        window.start_ms,
+        window.end_ms,
+        window.series,
+        window.metric,
+        window.values,
+        window.volumes,
+        np.zeros_like(window.scored),
+    )
     step = scorer.step(blanked, aggregator.series.key)
     assert np.isnan(step.scores[0].score).all() and step.anomalies == [] and step.alerts == []
     assert list(step.scores[0].kind) == ["none"] * 4
@@ -155,8 +188,15 @@ def test_snapshot_mid_alert_continues_exactly() -> None:
 
 def test_metrics_with_the_same_parameters_share_one_ensemble() -> None:
     metric = {"aggregation": {"kind": "count", "events": ["gift"]}}
-    scorer = WindowScorer(config_from_dict({"metrics": [
-        {"name": "a", **metric}, {"name": "b", **metric, "detector": {"threshold": 0.95}},
-        {"name": "c", **metric, "detector": {"seasonal": {"mode": "additive"}}},
-    ]}))
+    scorer = WindowScorer(
+        config_from_dict(
+            {
+                "metrics": [
+                    {"name": "a", **metric},
+                    {"name": "b", **metric, "detector": {"threshold": 0.95}},
+                    {"name": "c", **metric, "detector": {"seasonal": {"mode": "additive"}}},
+                ]
+            }
+        )
+    )
     assert len(scorer.ensembles) == 2
