@@ -93,7 +93,7 @@ def timed_chunks(n_series: int, budget: int, quick: bool) -> list[tuple[list[int
 
 
 def best_of_chunks(
-    step: Callable[[int, np.ndarray], None], chunks: list[tuple[list[int], np.ndarray]]
+    step: Callable[[int, np.ndarray], object], chunks: list[tuple[list[int], np.ndarray]]
 ) -> float:
     """Updates per CPU second, best over the chunks (CPU time: the machine is shared; one thread)."""
     best = 0.0
