@@ -90,7 +90,7 @@ def plan_tables(config: Config, cardinality: dict[str, int]) -> tuple[Table, Tab
             str(d.resolve_after),
             str(d.cooldown_windows),
             f"{'+'.join(seasonal.seasons)} {seasonal.mode}, slot {seasonal.slot_s}s",
-            f"cusum h {change.cusum.h:g}, PH thr {change.page_hinkley.threshold:g}, BOCPD R {change.bocpd.max_run_length}",
+            f"h {change.cusum.h:g}, PH {change.page_hinkley.threshold:g}, R {change.bocpd.max_run_length}",
         )
     metrics.caption = f"estimated series: {sum(estimates)} in total (capped per metric by max_series)"
     return metrics, detectors
