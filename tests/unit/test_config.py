@@ -101,7 +101,7 @@ def test_errors_name_the_file_and_the_path_of_every_bad_field(tmp_path: Path) ->
         (
             {
                 "metrics": [
-                    {"name": "a", "aggregation": COUNT, "detector": {"threshold": 0.5, "lower_threshold": 0.7}}
+                    {"name": "a", "aggregation": COUNT, "detector": {"threshold": 0.5, "lower_threshold": 0.6}}
                 ]
             },
             "metrics[0].detector",
@@ -203,12 +203,14 @@ def test_detector_settings_map_onto_the_scoring_parameters() -> None:
     [
         ({"threshold": 5}, 60, "metrics[0].detector.threshold", "less than or equal to 1"),
         ({"seasonal": {"slot_s": 700}}, 60, "metrics[0].detector.seasonal.slot_s", "must divide 86400"),
-        ({"seasonal": {"slot_s": 900}}, 120, "(top level)", "slot_s (900) must be a multiple of window.length_s"),
+        ({"seasonal": {"slot_s": 900}}, 120, "(top level)", "slot_s (900) must be a multiple of window"),
         ({"changepoint": {"bocpd": {"window": 64}}}, 60, "metrics[0].detector.changepoint.bocpd", "below"),
         ({"resolve_threshold": 0.95}, 60, "metrics[0].detector", "resolve_threshold (0.95) must not exceed"),
     ],
 )
-def test_detector_settings_are_validated(detector: dict[str, object], window: int, path: str, message: str) -> None:
+def test_detector_settings_are_validated(
+    detector: dict[str, object], window: int, path: str, message: str
+) -> None:
     with pytest.raises(ConfigError) as caught:
         config_from_dict({"window": {"length_s": window},
                           "metrics": [{"name": "a", "aggregation": COUNT, "detector": detector}]})
