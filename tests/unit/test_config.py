@@ -101,7 +101,11 @@ def test_errors_name_the_file_and_the_path_of_every_bad_field(tmp_path: Path) ->
         (
             {
                 "metrics": [
-                    {"name": "a", "aggregation": COUNT, "detector": {"threshold": 0.5, "lower_threshold": 0.6}}
+                    {
+                        "name": "a",
+                        "aggregation": COUNT,
+                        "detector": {"threshold": 0.5, "lower_threshold": 0.6},
+                    }
                 ]
             },
             "metrics[0].detector",
