@@ -34,12 +34,15 @@ from rich.table import Table
 from river import anomaly, drift, time_series
 
 from benchmarks.bench_seasonal import DAY, MONDAY_MS, WARMUP_DAYS, WINDOW_MS, curve
+from detector.aggregation.windows import ClosedWindow
+from detector.config import config_from_yaml
 from detector.scoring.bocpd import Bocpd, BocpdParams
 from detector.scoring.change import ChangeDetector, ChangeResult
 from detector.scoring.cusum import Cusum
 from detector.scoring.ensemble import Ensemble, EnsembleParams, EnsembleResult
 from detector.scoring.page_hinkley import PageHinkley
 from detector.scoring.seasonal import BaselineResult, SeasonalBaseline
+from detector.scoring.window_scorer import WindowScorer
 
 RESULTS = Path(__file__).parent / "results" / "ensemble.json"
 SERIES_COUNTS = (1, 1_000, 100_000)
@@ -173,6 +176,41 @@ def time_family(name: str, n_series: int, quick: bool) -> dict[str, float]:
     return {"updates_per_s": best_rate(prepare, hot)}
 
 
+def time_window_scorer(quick: bool) -> dict[str, float]:
+    """``WindowScorer.step`` on the default config: 10 metrics x 200 series, no incidents."""
+    config = config_from_yaml(Path(__file__).parent.parent / "configs" / "default.yaml")
+    per_metric = 200
+    n_series = len(config.metrics) * per_metric
+    keys = [
+        (config.metrics[i // per_metric].name, (("region", f"r{i % per_metric}"),)) for i in range(n_series)
+    ]
+    metric = np.repeat(np.arange(len(config.metrics)), per_metric)
+    rng = np.random.default_rng(SEED)
+    scorer = WindowScorer(config)
+    n_windows = 30 if quick else 300
+
+    def window(k: int) -> ClosedWindow:
+        values = 100 + rng.normal(0, 5, n_series)
+        return ClosedWindow(
+            MONDAY_MS + k * WINDOW_MS,
+            MONDAY_MS + (k + 1) * WINDOW_MS,
+            np.arange(n_series, dtype=np.int64),
+            metric,
+            values,
+            values,
+            np.ones(n_series, bool),
+        )
+
+    windows = [window(k) for k in range(50 + n_windows)]
+    for w in windows[:50]:
+        scorer.step(w, keys.__getitem__)
+    started = time.process_time()
+    for w in windows[50:]:
+        scorer.step(w, keys.__getitem__)
+    seconds = (time.process_time() - started) / n_windows
+    return {"n_series": n_series, "ms_per_window": 1e3 * seconds, "updates_per_s": n_series / seconds}
+
+
 def river_rates(quick: bool) -> dict[str, tuple[float, int]]:
     """updates/s and pickled bytes of one river object per series, same daily-curve stream."""
     rng = np.random.default_rng(SEED)
@@ -292,6 +330,12 @@ def main(argv: list[str] | None = None) -> None:
         f"{ensemble_bytes_no_profile:,} without"
     )
     console.print(table)
+    scorer_figures = time_window_scorer(quick)
+    console.print(
+        f"WindowScorer.step, default config, {scorer_figures['n_series']:,} series (10 metrics): "
+        f"{scorer_figures['ms_per_window']:.2f} ms per window "
+        f"({scorer_figures['updates_per_s'] / 1e6:.2f} M/s)"
+    )
 
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
@@ -314,6 +358,7 @@ def main(argv: list[str] | None = None) -> None:
                     "without_profile": ensemble_bytes_no_profile,
                 },
                 "rows": rows,
+                "window_scorer": scorer_figures,
             },
             indent=2,
         )
