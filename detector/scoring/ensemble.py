@@ -19,7 +19,8 @@ runs the three change-point families on the baseline's residual z and combines e
    alarms otherwise. A confirmed change holds the score at ``max(score, confirmed_score)`` for
    ``hold_windows``, then lets it decay with ``half_life`` windows; the seasonal baseline of the series
    is re-based onto its recent values and CUSUM / Page-Hinkley / BOCPD restart, so the new normal stops
-   alarming and the alert resolves.
+   alarming and the alert resolves. In multiplicative mode a drop also widens the series' log-space
+   scales as a count's noise grows (Poisson), so noise at the lower level does not alarm again.
 5. Kind: the held kind while a confirmed change dominates the score; otherwise ``level_shift`` once the
    shift evidence has lasted two windows, else ``spike`` / ``dip`` for a value outside the band, else
    ``drift`` (change evidence without a large z). ``none`` below ``kind_threshold``.
@@ -386,8 +387,27 @@ class Ensemble:
             out.changed,
         )
         if out.changed.any():
-            self.baseline.rebase(np.flatnonzero(out.changed))
+            rows = np.flatnonzero(out.changed)
+            if self.params.seasonal.mode == "multiplicative":
+                self._widen_after_drop(rows)
+            self.baseline.rebase(rows)
         return out
+
+    def _widen_after_drop(self, rows: np.ndarray) -> None:
+        """Before a re-base downwards in log space, widen the series' scales as a count's noise grows.
+
+        The sd of log(count) goes as 1 / sqrt(level) for Poisson counts, so after a drop to 30 % the old
+        log-space scales are 1.8x too narrow and ordinary noise at the new level would alarm again. Scales
+        are never narrowed after a rise: the old, wider ones err on the quiet side until relearned.
+        """
+        state = self.baseline.state
+        jump = np.minimum(state["level_recent"][rows], 0.0)  # log of the level ratio, drops only
+        factor = np.exp(-0.5 * jump)
+        state["short_scale"][rows] *= factor
+        for season in ("daily", "weekly"):
+            if season in state.fields:
+                profile = state[season]
+                profile[rows, :, 1] = profile[rows, :, 1] * factor[:, None].astype(profile.dtype)
 
 
 @njit

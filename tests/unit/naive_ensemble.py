@@ -164,6 +164,13 @@ class NaiveEnsemble:
 
     def _rebase(self) -> None:
         s = self.seasonal
+        if self.p.seasonal.mode == "multiplicative" and s.level_recent < 0:
+            # A drop: log-space noise of a count grows as 1 / sqrt(level); widen every scale to match.
+            factor = math.exp(-0.5 * s.level_recent)
+            s.short_scale *= factor
+            for profile in s.profiles.values():
+                for slot in profile.values():
+                    slot[1] *= factor
         s.level += s.level_recent
         s.level_recent = 0.0
         s.short_level += s.short_recent

@@ -39,6 +39,8 @@ def stream(kind: str, seed: int = 1, n: int = 900, at: int = AT) -> np.ndarray:
         x[at] -= 10
     elif kind == "shift":
         x[at:] += 5
+    elif kind == "drop":
+        x[at:] -= 5
     elif kind == "drift":
         x[at:] += 0.05 * np.arange(n - at)
     return x
@@ -102,13 +104,16 @@ def test_direction_follows_the_incident() -> None:
     assert run(-stream("shift"))["direction"][AT + 4, 0] == -1
 
 
-def test_kernel_matches_plain_python_reference() -> None:
+@pytest.mark.parametrize("mode", ["additive", "multiplicative"])
+def test_kernel_matches_plain_python_reference(mode: str) -> None:
     params = EnsembleParams(
-        seasonal=SeasonalParams(window_s=300, slot_s=3600, seasons=("daily",), profile_dtype="float64")
+        seasonal=SeasonalParams(
+            window_s=300, slot_s=3600, seasons=("daily",), profile_dtype="float64", mode=mode
+        )
     )
     columns = [
         stream(k, seed=s, n=760)
-        for k, s in [("spike", 4), ("dip", 5), ("shift", 6), ("drift", 7), ("clean", 8)]
+        for k, s in [("spike", 4), ("dip", 5), ("shift", 6), ("drift", 7), ("clean", 8), ("drop", 9)]
     ]
     values = np.stack(columns, axis=1)
     values[300:310, 4] = np.nan  # a gap after learning
@@ -126,7 +131,7 @@ def test_kernel_matches_plain_python_reference() -> None:
                 ref.changed,
             ), where
             assert out["missing"][t, j] == ref.missing and out["learning"][t, j] == ref.learning, where
-    assert out["changed"].any()  # the stream did exercise confirmation and re-basing
+    assert out["changed"][:, 2].any() and out["changed"][:, 5].any()  # re-based up and down
 
 
 def test_many_series_in_one_call_equal_one_ensemble_each() -> None:
