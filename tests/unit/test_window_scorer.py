@@ -88,11 +88,16 @@ def test_drop_in_one_region_fires_for_that_region_and_the_total_only() -> None:
         if a.status is AlertStatus.FIRING
     ]
     assert fired == [
-        (DROP_AT + 1, {}, "level_shift", "down"), (DROP_AT + 1, {"region": "eu"}, "level_shift", "down")
+        (DROP_AT + 1, {}, "level_shift", "down"),
+        (DROP_AT + 1, {"region": "eu"}, "level_shift", "down"),
     ]
     # Re-based onto the new level (log-space scales widened for the lower count), both resolve for good.
-    resolved = [(window_index(int(a.window_start.timestamp() * 1000)), a.slice)
-                for s in steps for a in s.alerts if a.status is AlertStatus.RESOLVED]
+    resolved = [
+        (window_index(int(a.window_start.timestamp() * 1000)), a.slice)
+        for s in steps
+        for a in s.alerts
+        if a.status is AlertStatus.RESOLVED
+    ]
     assert resolved == [(DROP_AT + 14, {}), (DROP_AT + 14, {"region": "eu"})]
     first = steps[DROP_AT].anomalies
     assert [(a["slice"], a["kind"], a["direction"]) for a in first] == [
