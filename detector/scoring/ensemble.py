@@ -222,9 +222,6 @@ class EnsembleResult:
             self.expected, self.lower, self.upper, self.z, self.baseline_score, self.learning, self.missing
         )
 
-    def kind_names(self) -> list[str]:
-        return [KIND_NAMES[k] for k in self.kind.tolist()]
-
 
 class _Snapshot(msgspec.Struct):
     format: str
