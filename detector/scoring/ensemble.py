@@ -25,9 +25,10 @@ runs the three change-point families on the baseline's residual z and combines e
    shift evidence has lasted two windows, else ``spike`` / ``dip`` for a value outside the band, else
    ``drift`` (change evidence without a large z). ``none`` below ``kind_threshold``.
 
-While the baseline is still learning (no full season yet) the score is capped at ``learning_cap`` unless
-``|z| >= learning_extreme_z`` and nothing is confirmed. A missing window (NaN) leaves every state
-untouched and scores 0 with ``missing`` True.
+While the baseline is still learning (no full season yet) the change-point families do not see its
+residuals and the score is capped at ``learning_cap`` unless ``|z| >= learning_extreme_z`` (once the
+short-term scale has seen its first values). A missing window (NaN) leaves every state untouched and
+scores 0 with ``missing`` True.
 """
 
 from __future__ import annotations
@@ -318,6 +319,7 @@ class Ensemble:
         self.baseline.update(t_ms, values, out=out.baseline)  # validates t_ms, shape and capacity
         clipped, cusum_out, ph_out = self._scratch_for(n)
         cusum, ph, bocpd = self.cusum.params, self.page_hinkley.params, self.bocpd
+        # The fused kernel runs the families' own kernels and BOCPD's step on their state directly.
         c = bocpd._constants
         cs, ps, bs, es = (
             self.cusum._state.columns,
