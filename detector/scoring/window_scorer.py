@@ -8,7 +8,10 @@ aggregator's series index is only cached as a shortcut to them, so it must be st
 lifetime (an :class:`Aggregator` and the aggregators restored from its snapshots are).
 
 A series whose window is not ``scored`` (no value, or volume below ``min_volume``) is a missing window:
-its state is kept, its score is NaN in :class:`WindowScores` (the lifecycle counts it neither way).
+its state is kept, its score is NaN in :class:`WindowScores` (the lifecycle counts it neither way). A
+series starts at its first window with a volume (earlier zeros are the aggregator's, not data). A slice
+that appears after its metric's total borrows the total's seasonal shape after its first value
+(``SeasonalBaseline.borrow_shape``), so it is scored seasonally from its second window.
 """
 
 from __future__ import annotations
@@ -52,11 +55,15 @@ class _Group:
         self.ensemble = Ensemble(params, capacity)
         self.lifecycle = AlertLifecycle(self.key_of, capacity)
         self.keys_by_row = np.empty(capacity, dtype=object)
+        # A slice that appears after its metric's total -> the total's row, until it borrows its shape.
+        self.pending_shapes: dict[int, int] = {}
 
     def key_of(self, row: int) -> SeriesKey:
         return cast(SeriesKey, self.registry.key_of(row))  # the registry holds only series keys here
 
     def add(self, keys: list[SeriesKey]) -> np.ndarray:
+        """Rows for ``keys``; keys new to the registry get a row (and, for a slice, a pending shape)."""
+        new = [key not in self.registry for key in keys]
         rows = self.registry.add(keys)
         capacity = self.registry.capacity
         self.ensemble.ensure_capacity(capacity)
@@ -65,9 +72,34 @@ class _Group:
             grown = np.empty(capacity, dtype=object)
             grown[: self.keys_by_row.shape[0]] = self.keys_by_row
             self.keys_by_row = grown
-        for row, key in zip(rows.tolist(), keys, strict=True):
+        for row, key, is_new in zip(rows.tolist(), keys, new, strict=True):
             self.keys_by_row[row] = key
+            total = (key[0], ())
+            if is_new and key[1] and total in self.registry:
+                self.pending_shapes[row] = int(self.registry.rows_for([total])[0])
         return rows
+
+    def borrow_pending_shapes(self) -> None:
+        """A new slice takes its metric total's seasonal shape once it has a value of its own.
+
+        It is then scored seasonally from its next window instead of learning for a full season (a new
+        app version, a region coming online). If the total is itself still learning, the slice learns
+        alongside it.
+        """
+        if not self.pending_shapes:
+            return
+        baseline = self.ensemble.baseline
+        seen = baseline.state["seen"]
+        children, parents = [], []
+        for child, parent in list(self.pending_shapes.items()):
+            if seen[parent] < baseline.params.cold_start_windows:
+                del self.pending_shapes[child]
+            elif seen[child] >= 1:
+                children.append(child)
+                parents.append(parent)
+                del self.pending_shapes[child]
+        if children:
+            baseline.borrow_shape(children, parents)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +116,7 @@ class _WireGroup(msgspec.Struct, array_like=True):
     registry: bytes
     ensemble: bytes
     lifecycle: bytes
+    pending_shapes: list[tuple[int, int]]
 
 
 class _Snapshot(msgspec.Struct):
@@ -192,12 +225,19 @@ class WindowScorer:
         for g, group in enumerate(self._groups):
             size = group.registry.size
             x = np.full(size, np.nan)
+            volume = np.zeros(size)
             mine = group_of_entry == g
             x[rows[mine]] = values[mine]
+            volume[rows[mine]] = window.volumes[mine]
+            # A series starts at its first window with volume: the aggregator reads 0 for the windows that
+            # closed after a slice became known but before its first event, which is not a real value.
+            never_seen = group.ensemble.baseline.state["seen"][:size] == 0
+            x[never_seen & ~(volume > 0)] = np.nan
             out = self._outputs[g]
             if out is None or len(out) != size:
                 out = self._outputs[g] = EnsembleResult.empty(size)
             results.append(group.ensemble.update(window.start_ms, x, out=out))
+            group.borrow_pending_shapes()
         scores = []
         for m, plan in enumerate(self._metrics):
             entries = np.flatnonzero(window.metric == m)
@@ -281,7 +321,11 @@ class WindowScorer:
                 self.metric_names,
                 [
                     _WireGroup(
-                        repr(g.params), g.registry.to_bytes(), g.ensemble.to_bytes(), g.lifecycle.to_bytes()
+                        repr(g.params),
+                        g.registry.to_bytes(),
+                        g.ensemble.to_bytes(),
+                        g.lifecycle.to_bytes(),
+                        sorted(g.pending_shapes.items()),
                     )
                     for g in self._groups
                 ],
@@ -312,6 +356,7 @@ class WindowScorer:
             group.ensemble.load_bytes(wire.ensemble)
             group.lifecycle = AlertLifecycle(group.key_of, 1)
             group.lifecycle.load_bytes(wire.lifecycle)
+            group.pending_shapes = dict(wire.pending_shapes)
             group.keys_by_row = np.empty(group.registry.capacity, dtype=object)
             for row in range(group.registry.size):
                 try:

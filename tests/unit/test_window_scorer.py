@@ -36,15 +36,21 @@ def config(**detector: Any) -> Config:
     )
 
 
-def gift_frame(window: int, rng: np.random.Generator, drop_region: str | None) -> EventFrame:
-    """Gifts of one window: Poisson(200) per region, 30 % of it in ``drop_region`` from DROP_AT on."""
-    rates = [200 * (0.3 if region == drop_region and window >= DROP_AT else 1.0) for region in REGIONS]
+def gift_frame(
+    window: int,
+    rng: np.random.Generator,
+    drop_region: str | None,
+    regions: tuple[str, ...] = REGIONS,
+    drop_at: int = DROP_AT,
+) -> EventFrame:
+    """Gifts of one window: Poisson(200) per region, 30 % of it in ``drop_region`` from ``drop_at`` on."""
+    rates = [200 * (0.3 if region == drop_region and window >= drop_at else 1.0) for region in regions]
     counts = rng.poisson(rates)
     n = int(counts.sum())
     dims = {d: np.zeros(n, dtype=np.int32) for d in DIMENSIONS}
-    dims["region"] = rng.permutation(np.repeat(np.arange(len(REGIONS), dtype=np.int32), counts))
+    dims["region"] = rng.permutation(np.repeat(np.arange(len(regions), dtype=np.int32), counts))
     vocab = {d: ("x",) for d in DIMENSIONS}
-    vocab["region"] = REGIONS
+    vocab["region"] = regions
     return EventFrame(
         event_id=[f"{window}-{i}" for i in range(n)],
         ts=np.sort(START_MS + window * WINDOW_MS + rng.integers(0, WINDOW_MS, n)),
@@ -198,3 +204,36 @@ def test_metrics_with_the_same_parameters_share_one_ensemble() -> None:
         )
     )
     assert len(scorer.ensembles) == 2
+
+
+def test_a_region_that_comes_online_late_borrows_the_total_shape() -> None:
+    """latam appears at window 320 (day 2): scored seasonally at once, so its drop is a confirmed shift."""
+    rng = np.random.default_rng(5)
+    aggregator = Aggregator(config(), partitions=[0], clock=None)
+    scorer = WindowScorer(config())
+    latam = ("gifts", (("region", "latam"),))
+    steps = []
+    for window in range(400):
+        regions = (*REGIONS, "latam") if window >= 320 else REGIONS
+        aggregator.add(gift_frame(window, rng, "latam", regions, drop_at=350), partition=0)
+        steps.extend(scorer.step(w, aggregator.series.key) for w in aggregator.closed_windows())
+    # Known from window 319 on (it closed after latam's first event was folded): a 0 that is no value.
+    first = next(i for i, s in enumerate(steps) if latam in s.scores[0].keys)
+    assert first == 319
+    assert np.isnan(steps[319].scores[0].score[list(steps[319].scores[0].keys).index(latam)])
+
+    def of_latam(step: StepResult) -> tuple[bool, str]:
+        scores = step.scores[0]
+        i = list(scores.keys).index(latam)
+        assert scores.learning is not None
+        return bool(scores.learning[i]), scores.kind[i]
+
+    assert of_latam(steps[320])[0] and not any(of_latam(s)[0] for s in steps[321:])
+    assert [of_latam(s)[1] for s in steps[321:350]] == ["none"] * 29  # its band fits from the start
+    events = [
+        (window_index(int(a.window_start.timestamp() * 1000)), a.status.value, a.kind)
+        for s in steps
+        for a in s.alerts
+        if a.slice == {"region": "latam"}
+    ]
+    assert events[0] == (351, "firing", "level_shift") and events[1][1] == "resolved"
