@@ -16,6 +16,7 @@ from detector.config_cli import config_app
 from producers.cli import produce
 from detector.demo import demo_command
 from producers.replay import replay_command
+from detector.scoring.series_file import score_command
 
 app = typer.Typer(
     name="livewatch",
@@ -54,6 +55,7 @@ def broker(
 app.command("produce")(produce)
 app.command("replay")(replay_command)
 app.command("demo")(demo_command)
+app.command("score")(score_command)
 
 
 def main() -> None:

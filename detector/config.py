@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -24,6 +24,10 @@ from pydantic import (
 )
 
 from detector.events import DIMENSIONS, EventType
+
+if TYPE_CHECKING:
+    from detector.alerting.lifecycle import LifecycleSettings
+    from detector.scoring.ensemble import EnsembleParams
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 
@@ -136,51 +140,132 @@ Aggregation = Annotated[
 Dimension = Literal["region", "platform", "app_version", "creator_tier", "network"]
 
 
-class SeasonalSettings(Frozen):
-    """Seasonal baseline: a robust level and scale per time slot of each season."""
+Rate = Annotated[float, Field(gt=0, le=1)]
+Probability = Annotated[float, Field(ge=0, le=1)]
 
-    slot_s: Annotated[int, Field(gt=0)] = 3600  # one slot per hour of the season
+
+class SeasonalSettings(Frozen):
+    """Seasonal baseline (``SeasonalParams``, docs/scoring-seasonal.md): a robust level and scale per slot."""
+
+    slot_s: Annotated[int, Field(gt=0)] = 900  # slot width; divides 86400, a multiple of window.length_s
     seasons: tuple[Literal["daily", "weekly"], ...] = ("daily", "weekly")
     mode: Literal["additive", "multiplicative"] = "multiplicative"
-    min_coverage: Annotated[float, Field(ge=0, le=1)] = 0.5  # share of slots seen before a season is trusted
-    warmup_windows: Annotated[int, Field(ge=0)] = 30
-    band_width: PositiveFloat = 3.0  # half-width of the expected band, in robust scale units
+    coverage: Annotated[float, Field(gt=0, lt=1)] = 0.99  # of the expected band
+    level_rate: Rate = 0.05  # profile EWMA rate per slot visit
+    scale_rate: Rate = 0.02
+    growth_rate: Rate = 0.002  # level EWMA rate per window
+    short_rate: Rate = 0.05  # short-term fallback while learning
+    recent_rate: Rate = 0.5  # recent residual a re-base jumps by (3 windows after a jump: 87 % of it)
+    clip: PositiveFloat = 3.0  # Huber clip, in scales
+    min_scale_rel: Annotated[float, Field(ge=0)] = 1e-4
+    min_scale_abs: PositiveFloat = 1e-6
+    profile_dtype: Literal["float32", "float64"] = "float32"
+
+    @field_validator("slot_s")
+    @classmethod
+    def _divides_a_day(cls, slot_s: int) -> int:
+        if 86_400 % slot_s:
+            raise ValueError(f"must divide 86400 (a day), got {slot_s}")
+        return slot_s
+
+    @field_validator("seasons")
+    @classmethod
+    def _some_season(cls, seasons: tuple[str, ...]) -> tuple[str, ...]:
+        if not seasons or len(set(seasons)) != len(seasons):
+            raise ValueError(f"must list daily and/or weekly once each, got {list(seasons)}")
+        return seasons
+
+
+class CusumSettings(Frozen):
+    """Two-sided CUSUM on the residual z (``CusumParams``)."""
+
+    k: Annotated[float, Field(ge=0)] = 0.5  # slack, in sd
+    h: PositiveFloat = 5.0  # alarm threshold, in sd
+    min_instances: Annotated[int, Field(ge=0)] = 10
+
+
+class PageHinkleySettings(Frozen):
+    """Page-Hinkley on the residual z (``PageHinkleyParams``, river's semantics)."""
+
+    min_instances: Annotated[int, Field(ge=1)] = 30
+    delta: Annotated[float, Field(ge=0)] = 0.5  # slack, in sd
+    threshold: PositiveFloat = 25.0  # in sd
+    alpha: Annotated[float, Field(gt=0, le=1)] = 0.9999
+
+
+class BocpdSettings(Frozen):
+    """Bayesian online change points on z (``BocpdParams``); runs only while a series looks unusual."""
+
+    hazard_lambda: Annotated[float, Field(gt=1)] = 250.0  # expected windows between changes
+    max_run_length: Annotated[int, Field(ge=2)] = 64
+    window: Annotated[int, Field(ge=1)] = 10  # score = P(change within the last `window` windows)
+    threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    prior_sd: PositiveFloat = 3.0  # sd of a new segment's mean, in sd of z
+
+    @model_validator(mode="after")
+    def _window_below_run_length(self) -> BocpdSettings:
+        if self.window >= self.max_run_length:
+            raise ValueError(f"window ({self.window}) must be below max_run_length ({self.max_run_length})")
+        return self
 
 
 class ChangePointSettings(Frozen):
-    """Change-point detectors: Page-Hinkley / CUSUM and Bayesian online change point."""
+    """The change-point families, all fed the seasonal baseline's standardised residual z."""
 
-    enabled: bool = True
-    method: Literal["page_hinkley", "cusum", "bocpd"] = "page_hinkley"
-    delta: Annotated[float, Field(ge=0)] = 0.5  # drift tolerated, in robust scale units
-    threshold: PositiveFloat = 8.0  # cumulative deviation that signals a change
-    hazard: Annotated[float, Field(gt=0, lt=1)] = 1 / 250  # bocpd: prior probability of a change per window
-    max_run_length: Annotated[int, Field(gt=0)] = 300  # bocpd: run-length truncation
+    cusum: CusumSettings = CusumSettings()
+    page_hinkley: PageHinkleySettings = PageHinkleySettings()
+    bocpd: BocpdSettings = BocpdSettings()
+
+
+class EnsembleSettings(Frozen):
+    """How the families combine into one score and kind (``EnsembleParams``, docs/scoring.md)."""
+
+    gate_z: PositiveFloat = 2.5  # |z| that starts BOCPD for a series
+    gate_cusum: PositiveFloat = 2.5  # CUSUM statistic that starts it
+    gate_probability: Probability = 0.1  # BOCPD stops once its change probability is below this
+    shift_z: PositiveFloat = 2.0  # recent segment mean (in sd) that makes a level shift
+    confirm_windows: Annotated[int, Field(ge=1)] = 3
+    abrupt_windows: Annotated[int, Field(ge=1)] = 5
+    hold_windows: Annotated[int, Field(ge=0)] = 5  # a confirmed change holds its score this long
+    half_life: PositiveFloat = 5.0  # then decays with this half-life, in windows
+    confirmed_score: Probability = 0.95
+    learning_cap: Probability = 0.5  # score cap while the baseline is still learning
+    learning_extreme_z: PositiveFloat = 8.0  # ... unless |z| reaches this
+    kind_threshold: Probability = 0.5  # below this score the kind is "none"
+    change_clip: PositiveFloat = 10.0  # |z| fed to the change-point families is clipped here
 
 
 class DetectorSettings(Frozen):
-    """How scores become anomalies and alerts for one metric.
+    """How one metric is scored and how scores become anomalies and alerts.
 
-    ``threshold`` is the score at which a window counts toward firing an alert; ``lower_threshold`` the
-    score at which it is published on the anomalies topic. An alert fires after ``fire_after`` windows
-    above ``threshold`` and resolves after ``resolve_after`` windows below it; after resolving, the same
-    series does not fire again for ``cooldown_windows``.
+    Scores are in [0, 1]. ``threshold``: a window counts toward firing an alert; ``lower_threshold``: it is
+    published on the anomalies topic; an alert fires after ``fire_after`` windows at or above
+    ``threshold`` and resolves after ``resolve_after`` windows below ``resolve_threshold``; after resolving,
+    the same series does not fire again for ``cooldown_windows``. ``critical_threshold``: a peak score at
+    or above it makes the alert critical.
     """
 
     direction: Literal["both", "up", "down"] = "both"
-    threshold: PositiveFloat = 5.0
-    lower_threshold: PositiveFloat = 3.0
+    threshold: Probability = 0.9
+    lower_threshold: Probability = 0.6
+    resolve_threshold: Probability = 0.5
+    critical_threshold: Probability = 0.99
     fire_after: Annotated[int, Field(ge=1)] = 2
     resolve_after: Annotated[int, Field(ge=1)] = 3
     cooldown_windows: Annotated[int, Field(ge=0)] = 10
     seasonal: SeasonalSettings = SeasonalSettings()
     changepoint: ChangePointSettings = ChangePointSettings()
+    ensemble: EnsembleSettings = EnsembleSettings()
 
     @model_validator(mode="after")
     def _lower_below_threshold(self) -> DetectorSettings:
         if self.lower_threshold > self.threshold:
             raise ValueError(
                 f"lower_threshold ({self.lower_threshold}) must not exceed threshold ({self.threshold})"
+            )
+        if self.resolve_threshold > self.threshold:
+            raise ValueError(
+                f"resolve_threshold ({self.resolve_threshold}) must not exceed threshold ({self.threshold})"
             )
         return self
 
@@ -261,6 +346,19 @@ class Config(Frozen):
             raise ValueError(f"unknown dimensions {unknown}, expected some of {list(DIMENSIONS)}")
         return cardinality
 
+    @model_validator(mode="after")
+    def _slots_fit_windows(self) -> Config:
+        length = self.window.length_s
+        bad = [
+            f"metrics[{i}].detector.seasonal.slot_s ({m.detector.seasonal.slot_s}) must be a multiple "
+            f"of window.length_s ({length})"
+            for i, m in enumerate(self.metrics)
+            if m.detector.seasonal.slot_s % length
+        ]
+        if bad:
+            raise ValueError("; ".join(bad))
+        return self
+
     @field_validator("metrics")
     @classmethod
     def _unique_names(cls, metrics: tuple[MetricConfig, ...]) -> tuple[MetricConfig, ...]:
@@ -312,3 +410,37 @@ def config_from_yaml(path: str | Path) -> Config:
     if not isinstance(data, Mapping):
         raise ConfigError(str(path), [("(top level)", f"expected a mapping, got {type(data).__name__}")])
     return config_from_dict(data, source=str(path))
+
+
+def ensemble_params(settings: DetectorSettings, window_s: int) -> EnsembleParams:
+    """The scoring ensemble's parameters for one metric's detector settings and the window length."""
+    # Imported here: the scoring modules compile numba kernels, which `livewatch config check` never needs.
+    from detector.scoring.bocpd import BocpdParams
+    from detector.scoring.cusum import CusumParams
+    from detector.scoring.ensemble import EnsembleParams
+    from detector.scoring.page_hinkley import PageHinkleyParams
+    from detector.scoring.seasonal import SeasonalParams
+
+    change = settings.changepoint
+    return EnsembleParams(
+        seasonal=SeasonalParams(window_s=window_s, **settings.seasonal.model_dump()),
+        cusum=CusumParams(**change.cusum.model_dump()),
+        page_hinkley=PageHinkleyParams(mode="both", **change.page_hinkley.model_dump()),
+        # min_instances only matters to a stand-alone BOCPD; it must be >= window.
+        bocpd=BocpdParams(min_instances=change.bocpd.window, **change.bocpd.model_dump()),
+        **settings.ensemble.model_dump(),
+    )
+
+
+def lifecycle_settings(settings: DetectorSettings) -> LifecycleSettings:
+    """Alert lifecycle settings (hysteresis, cooldown) for one metric."""
+    from detector.alerting.lifecycle import LifecycleSettings
+
+    return LifecycleSettings(
+        fire_threshold=settings.threshold,
+        resolve_threshold=settings.resolve_threshold,
+        critical_threshold=settings.critical_threshold,
+        fire_after=settings.fire_after,
+        resolve_after=settings.resolve_after,
+        cooldown_windows=settings.cooldown_windows,
+    )

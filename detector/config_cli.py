@@ -90,7 +90,7 @@ def plan_tables(config: Config, cardinality: dict[str, int]) -> tuple[Table, Tab
             str(d.resolve_after),
             str(d.cooldown_windows),
             f"{'+'.join(seasonal.seasons)} {seasonal.mode}, slot {seasonal.slot_s}s",
-            f"{change.method} thr {change.threshold:g}" if change.enabled else "off",
+            f"h {change.cusum.h:g}, PH {change.page_hinkley.threshold:g}, R {change.bocpd.max_run_length}",
         )
     metrics.caption = f"estimated series: {sum(estimates)} in total (capped per metric by max_series)"
     return metrics, detectors

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import msgspec
 import numpy as np
 
 SliceKey = tuple[tuple[str, str], ...]
@@ -74,8 +75,13 @@ class WindowScores:
     expected: np.ndarray
     lower: np.ndarray
     upper: np.ndarray
-    kind: Sequence[str]  # spike, dip, level_shift, drift, ...
-    direction: np.ndarray  # int8: +1 up, -1 down
+    kind: Sequence[str]  # none, spike, dip, level_shift, drift
+    direction: np.ndarray  # int8: +1 up, -1 down, 0 none
+    # Filled by the WindowScorer (optional for other producers of scores):
+    keys: Sequence[SeriesKey] = ()  # series key per entry
+    z: np.ndarray | None = None  # standardised residual of the seasonal baseline (NaN when missing)
+    learning: np.ndarray | None = None  # bool: the baseline has not learned a full season yet
+    volume: np.ndarray | None = None  # the window's volume (count, denominator, ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +132,26 @@ def incident_id_for(metric: str, opened_window_start_ms: int) -> str:
     return f"{metric}@{_utc(opened_window_start_ms).strftime('%Y%m%dT%H%M%SZ')}"
 
 
+_ARRAYS = ("_above", "_below", "_cooldown", "_firing", "_fired_at_ms", "_peak")
+LIFECYCLE_FORMAT = "livewatch.lifecycle"
+LIFECYCLE_VERSION = 1
+
+
+class _WireIncident(msgspec.Struct, array_like=True):
+    metric: str
+    incident_id: str
+    firing_rows: list[int]
+    quiet_windows: int
+
+
+class _LifecycleSnapshot(msgspec.Struct):
+    format: str
+    version: int
+    capacity: int
+    arrays: dict[str, bytes]
+    incidents: list[_WireIncident]
+
+
 @dataclass(slots=True)
 class _Incident:
     incident_id: str
@@ -154,7 +180,7 @@ class AlertLifecycle:
         new_capacity = max(self.capacity, 16)
         while new_capacity < n_series:
             new_capacity *= 2
-        for name in ("_above", "_below", "_cooldown", "_firing", "_fired_at_ms", "_peak"):
+        for name in _ARRAYS:
             old = getattr(self, name)
             grown = np.zeros(new_capacity, dtype=old.dtype)
             grown[: old.shape[0]] = old
@@ -163,10 +189,47 @@ class AlertLifecycle:
 
     def reset(self, rows: np.ndarray) -> None:
         """Forget expired series; a firing one is dropped from its incident without a resolve event."""
-        for name in ("_above", "_below", "_cooldown", "_firing", "_fired_at_ms", "_peak"):
+        for name in _ARRAYS:
             getattr(self, name)[rows] = 0
         for incident in self._incidents.values():
             incident.firing_rows.difference_update(int(r) for r in rows)
+
+    def to_bytes(self) -> bytes:
+        """Versioned snapshot of every series' alert state and the open incidents."""
+        return msgspec.msgpack.encode(_LifecycleSnapshot(
+            LIFECYCLE_FORMAT, LIFECYCLE_VERSION, self.capacity,
+            {name: getattr(self, name).tobytes() for name in _ARRAYS},
+            [_WireIncident(metric, i.incident_id, sorted(i.firing_rows), i.quiet_windows)
+             for metric, i in self._incidents.items()],
+        ))
+
+    def load_bytes(self, payload: bytes) -> None:
+        """Restore the state written by :meth:`to_bytes` (the key function stays this object's)."""
+        try:
+            snapshot = msgspec.msgpack.decode(payload, type=_LifecycleSnapshot)
+        except msgspec.DecodeError as exc:
+            raise ValueError(f"not an alert lifecycle snapshot: {exc}") from None
+        if (snapshot.format, snapshot.version) != (LIFECYCLE_FORMAT, LIFECYCLE_VERSION):
+            raise ValueError(f"unsupported snapshot {snapshot.format!r} v{snapshot.version}; "
+                             f"this build reads {LIFECYCLE_FORMAT!r} v{LIFECYCLE_VERSION}")
+        if set(snapshot.arrays) != set(_ARRAYS):
+            raise ValueError(
+                f"lifecycle snapshot arrays {sorted(snapshot.arrays)} differ from {sorted(_ARRAYS)}"
+            )
+        arrays = {}
+        for name in _ARRAYS:
+            array = np.frombuffer(snapshot.arrays[name], dtype=getattr(self, name).dtype).copy()
+            if array.shape != (snapshot.capacity,):
+                raise ValueError(f"lifecycle snapshot array {name} has {array.size} rows, "
+                                 f"capacity is {snapshot.capacity}")
+            arrays[name] = array
+        for name, array in arrays.items():
+            setattr(self, name, array)
+        self.capacity = snapshot.capacity
+        self._incidents = {
+            i.metric: _Incident(i.incident_id, set(i.firing_rows), i.quiet_windows)
+            for i in snapshot.incidents
+        }
 
     @property
     def firing_rows(self) -> np.ndarray:

@@ -101,7 +101,11 @@ def test_errors_name_the_file_and_the_path_of_every_bad_field(tmp_path: Path) ->
         (
             {
                 "metrics": [
-                    {"name": "a", "aggregation": COUNT, "detector": {"threshold": 2, "lower_threshold": 3}}
+                    {
+                        "name": "a",
+                        "aggregation": COUNT,
+                        "detector": {"threshold": 0.5, "lower_threshold": 0.6},
+                    }
                 ]
             },
             "metrics[0].detector",
@@ -174,3 +178,44 @@ def test_config_check_rejects_a_bad_cardinality_option() -> None:
     result = CliRunner().invoke(app, ["config", "check", str(DEFAULT), "--cardinality", "country=3"])
     assert result.exit_code == 2
     assert "--cardinality" in result.output
+
+
+def test_detector_settings_map_onto_the_scoring_parameters() -> None:
+    from detector.alerting.lifecycle import LifecycleSettings
+    from detector.config import DetectorSettings, ensemble_params, lifecycle_settings
+    from detector.scoring.ensemble import EnsembleParams
+    from detector.scoring.seasonal import SeasonalParams
+
+    settings = DetectorSettings()
+    params = ensemble_params(settings, window_s=60)
+    # The config's defaults are the ensemble's, apart from the seasonal choices made for Live metrics.
+    defaults = EnsembleParams(seasonal=SeasonalParams(mode="multiplicative", recent_rate=0.5))
+    assert params == defaults
+    assert lifecycle_settings(settings) == LifecycleSettings(
+        fire_threshold=0.9, resolve_threshold=0.5, critical_threshold=0.99, fire_after=2, resolve_after=3,
+        cooldown_windows=10,
+    )
+    tuned = DetectorSettings.model_validate(
+        {"changepoint": {"bocpd": {"max_run_length": 32}}, "ensemble": {"shift_z": 3}}
+    )
+    assert ensemble_params(tuned, 300).bocpd.max_run_length == 32
+    assert ensemble_params(tuned, 300).shift_z == 3.0 and ensemble_params(tuned, 300).seasonal.window_s == 300
+
+
+@pytest.mark.parametrize(
+    ("detector", "window", "path", "message"),
+    [
+        ({"threshold": 5}, 60, "metrics[0].detector.threshold", "less than or equal to 1"),
+        ({"seasonal": {"slot_s": 700}}, 60, "metrics[0].detector.seasonal.slot_s", "must divide 86400"),
+        ({"seasonal": {"slot_s": 900}}, 120, "(top level)", "slot_s (900) must be a multiple of window"),
+        ({"changepoint": {"bocpd": {"window": 64}}}, 60, "metrics[0].detector.changepoint.bocpd", "below"),
+        ({"resolve_threshold": 0.95}, 60, "metrics[0].detector", "resolve_threshold (0.95) must not exceed"),
+    ],
+)
+def test_detector_settings_are_validated(
+    detector: dict[str, object], window: int, path: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict({"window": {"length_s": window},
+                          "metrics": [{"name": "a", "aggregation": COUNT, "detector": detector}]})
+    assert any(p == path and message in m for p, m in caught.value.errors), caught.value.errors

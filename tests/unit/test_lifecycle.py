@@ -103,3 +103,19 @@ def test_capacity_grows_for_new_rows() -> None:
 def test_bad_settings_name_the_field(changes: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         LifecycleSettings(**changes)  # type: ignore[arg-type]
+
+
+def test_snapshot_mid_incident_continues_exactly() -> None:
+    series = [[0.95, 0.1, 0.1]] * 3 + [[0.2, 0.95, 0.1]] * 3 + [[0.1, 0.1, 0.1]] * 12
+    first = AlertLifecycle(KEYS.__getitem__)
+    before = run(first, series[:4])
+    restored = AlertLifecycle(KEYS.__getitem__)
+    restored.load_bytes(first.to_bytes())
+    assert restored.active_incident("gift_revenue") == first.active_incident("gift_revenue") is not None
+    for i, scores in enumerate(series[4:], start=4):
+        a = first.step("gift_revenue", window(i, scores), SETTINGS)
+        b = restored.step("gift_revenue", window(i, scores), SETTINGS)
+        assert [e.to_json() for e in a] == [e.to_json() for e in b]
+    assert any(before) and list(restored.firing_rows) == list(first.firing_rows)
+    with pytest.raises(ValueError, match="not an alert lifecycle snapshot"):
+        restored.load_bytes(b"\x01")
