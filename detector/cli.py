@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from detector.broker import BrokerError, EmbeddedBroker
+from detector.stream.cli import worker
 
 app = typer.Typer(
     name="livewatch",
@@ -42,6 +43,9 @@ def broker(
         pass
     finally:
         embedded.stop()
+
+
+app.command("worker")(worker)
 
 
 def main() -> None:
