@@ -5,6 +5,7 @@ Shared by the stream integration tests and ``benchmarks/bench_stream.py``. Every
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -86,14 +87,16 @@ def closing_events(settings: StreamSettings, after_ts: int, window_ms: int) -> l
 
 
 def batched_messages(events: list[Event], partitions: int, per_message: int) -> list[tuple[int, bytes]]:
-    """Events split by partition (event index mod partitions, keeping time order), ``per_message`` each."""
-    messages = []
+    """Events split by partition (event index mod partitions, keeping time order), ``per_message`` each;
+    the partitions' messages interleaved, so any prefix of the list advances every partition."""
+    per_partition = []
     for p in range(partitions):
         own = events[p::partitions]
-        for i in range(0, len(own), per_message):
-            chunk = own[i : i + per_message]
-            messages.append((p, encode_batch(chunk) if per_message > 1 else encode_event(chunk[0])))
-    return messages
+        per_partition.append([
+            (p, encode_batch(own[i : i + per_message]) if per_message > 1 else encode_event(own[i]))
+            for i in range(0, len(own), per_message)
+        ])
+    return [m for group in itertools.zip_longest(*per_partition) for m in group if m is not None]
 
 
 def expected_counts(events: Iterable[Event], window_ms: int) -> dict[tuple[str, int], int]:
@@ -171,6 +174,15 @@ class Worker:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def wait_log(self, text: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while text not in self.log.read_text(errors="replace"):
+            if not self.alive():
+                raise AssertionError(f"worker exited with {self.process.returncode}; see {self.log}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"worker did not log {text!r} within {timeout_s:.0f} s; see {self.log}")
+            time.sleep(0.1)
+
 
 def start_worker(settings: StreamSettings, config: DoubleConfig, log_dir: Path, name: str) -> Worker:
     config_path = log_dir / f"{settings.app_id}-double.json"
@@ -180,7 +192,7 @@ def start_worker(settings: StreamSettings, config: DoubleConfig, log_dir: Path, 
     env = {**os.environ, **replace(settings, web_port=web_port, config=str(config_path)).to_env(),
            "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "detector.cli", "worker", "--loglevel", "info"], cwd=REPO, env=env,
+        [sys.executable, "-m", "detector.cli", "worker", "--loglevel", os.environ.get("LIVEWATCH_TEST_WORKER_LOGLEVEL", "info")], cwd=REPO, env=env,
         stdout=open(log, "ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,  # noqa: SIM115
     )
     return Worker(process, log, web_port)
@@ -205,3 +217,25 @@ def anomaly_counts(reader: TopicReader) -> dict[tuple[str, int], int]:
             raise AssertionError(f"window {key} published with counts {counts[key]} and {anomaly['count']}")
         counts[key] = anomaly["count"]
     return counts
+
+
+def events_with_burst(rng: np.random.Generator, n: int, windows: int, window_ms: int, *, burst_region: str,
+                      burst_window: int, burst_events: int) -> list[Event]:
+    """Background events plus a burst in one region and window (what the threshold double alerts on)."""
+    base = make_events(rng, n, windows, window_ms)
+    burst = make_events(rng, burst_events, 1, window_ms, start_ts=BASE_TS + burst_window * window_ms,
+                        region_weights=tuple(1.0 if r == burst_region else 0.0 for r in REGIONS))
+    burst = [msgspec.structs.replace(e, event_id=f"b{i}") for i, e in enumerate(burst)]
+    return sorted(base + burst, key=lambda e: e.ts)
+
+
+def expected_alert_ids(counts: dict[tuple[str, int], int], threshold: int) -> set[str]:
+    """What an uninterrupted run of the threshold double publishes, window by window in time order."""
+    from tests.stream_double import RegionWindow, ThresholdScorer
+
+    scorers: dict[str, ThresholdScorer] = {}
+    ids: set[str] = set()
+    for (region, start), count in sorted(counts.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        scorer = scorers.setdefault(region, ThresholdScorer(threshold))
+        ids |= {str(a["alert_id"]) for a in scorer.score(RegionWindow(region, start, start + 1, count)).alerts}
+    return ids

@@ -428,6 +428,8 @@ class ScoreStage(_Stage):
         if final_through is None:
             return False
         self.metrics.final_through.labels(str(partition)).set(final_through)
+        log.debug("score: partition %d final through %d (watermarks %s, idle %s)", partition, final_through,
+                  finality.state.watermarks, finality.state.idle)
         try:
             windows = self.mergers[partition].pop_final(final_through)
         except Exception as exc:
