@@ -59,13 +59,14 @@ class RegionCountFolder:
         late = ~future & (starts + window <= self.closable_through) if self.closable_through is not None \
             else np.zeros(len(frame), dtype=np.bool_)
         accepted = ~future & ~late
-        regions = np.asarray(frame.vocab["region"], dtype=object)[frame.dims["region"][accepted]]
-        pairs, counts = np.unique(
-            np.rec.fromarrays([starts[accepted], regions.astype(str)]), return_counts=True
-        ) if accepted.any() else ([], [])
-        for (start, region), n in zip(pairs, counts, strict=True):
-            key = (int(start), str(region))
-            self.counts[key] = self.counts.get(key, 0) + int(n)
+        vocab = frame.vocab["region"]
+        # Window starts are few per frame: one bincount of region codes per window start.
+        for start in np.unique(starts[accepted]).tolist():
+            codes = frame.dims["region"][accepted & (starts == start)]
+            for code, n in enumerate(np.bincount(codes, minlength=len(vocab)).tolist()):
+                if n:
+                    key = (int(start), vocab[code])
+                    self.counts[key] = self.counts.get(key, 0) + n
         if accepted.any():
             self.max_ts = max(self.max_ts or 0, int(frame.ts[accepted].max()))
             through = (self.max_ts - self.config.lateness_ms) // window * window

@@ -19,6 +19,7 @@ from detector.stream.contracts import StreamComponents
 from detector.stream.metrics import StreamMetrics
 from detector.stream.settings import StreamSettings
 from detector.stream.topics import StreamTopics, declare_topics
+from detector.stream.transport import FetchTunedApp
 
 
 class ComponentsError(RuntimeError):
@@ -54,7 +55,7 @@ class StreamApp:
 def create_stream_app(
     settings: StreamSettings, components: StreamComponents | None = None, registry: CollectorRegistry | None = None
 ) -> StreamApp:
-    app = faust.App(
+    app = FetchTunedApp(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
         store="memory://",
@@ -71,6 +72,7 @@ def create_stream_app(
         producer_max_batch_size=settings.producer_max_batch_size,
         producer_linger_ms=settings.producer_linger_ms,
         producer_max_request_size=settings.producer_max_request_size,
+        consumer_max_fetch_size=settings.consumer_max_fetch_size,
         stream_recovery_delay=settings.recovery_delay_s,
         # Unacked messages are the normal state between snapshots; a rebalance must not wait for them.
         stream_wait_empty=False,
@@ -78,6 +80,7 @@ def create_stream_app(
         web_host=settings.web_host,
         web_bind=settings.web_host,
     )
+    app.fetch_max_wait_ms = settings.fetch_max_wait_ms
     topics = declare_topics(app, settings)
     metrics = StreamMetrics(registry if registry is not None else CollectorRegistry())
     loaded: list[StreamComponents] = [components] if components is not None else []
