@@ -55,7 +55,9 @@ def _events_folded(metrics_port: int) -> float:
     return 0.0
 
 
-def measure_throughput(bootstrap: str, tmp: Path, events: list[Event], per_message: int, timeout_s: float) -> dict:
+def measure_throughput(
+    bootstrap: str, tmp: Path, events: list[Event], per_message: int, timeout_s: float
+) -> dict:
     settings = unique_settings(bootstrap, tmp, idle_timeout_s=600.0)
     create_topics(settings)
     messages = batched_messages(events, settings.source_partitions, per_message)
@@ -63,8 +65,12 @@ def measure_throughput(bootstrap: str, tmp: Path, events: list[Event], per_messa
     producer.send(settings.topic(names.LIVE_EVENTS), messages)
     producer.close()
     metrics_port = free_port()
-    worker = start_worker(replace(settings, metrics_port=metrics_port), DoubleConfig(window_ms=WINDOW_MS), tmp,
-                          f"throughput-{per_message}")
+    worker = start_worker(
+        replace(settings, metrics_port=metrics_port),
+        DoubleConfig(window_ms=WINDOW_MS),
+        tmp,
+        f"throughput-{per_message}",
+    )
     samples: list[tuple[float, float]] = []
     try:
         deadline = time.monotonic() + timeout_s
@@ -81,8 +87,11 @@ def measure_throughput(bootstrap: str, tmp: Path, events: list[Event], per_messa
     elapsed = finished[0] - started[0]
     folded = finished[1] - started[1]
     return {
-        "events": len(events), "events_per_message": per_message, "messages": len(messages),
-        "folded": finished[1], "seconds": round(elapsed, 3),
+        "events": len(events),
+        "events_per_message": per_message,
+        "messages": len(messages),
+        "folded": finished[1],
+        "seconds": round(elapsed, 3),
         "events_per_s": round(folded / elapsed) if elapsed > 0 else None,
         "messages_per_s": round(folded / per_message / elapsed) if elapsed > 0 else None,
     }
@@ -97,8 +106,12 @@ def measure_in_process(events: list[Event], per_message: int) -> dict:
         decoded, _ = decode_message(payload)
         folder.add(EventFrame.from_events(decoded))
     elapsed = time.perf_counter() - started
-    return {"events": len(events), "events_per_message": per_message, "seconds": round(elapsed, 3),
-            "events_per_s": round(len(events) / elapsed)}
+    return {
+        "events": len(events),
+        "events_per_message": per_message,
+        "seconds": round(elapsed, 3),
+        "events_per_s": round(len(events) / elapsed),
+    }
 
 
 def measure_latency(bootstrap: str, tmp: Path, rounds: int) -> dict:
@@ -106,10 +119,18 @@ def measure_latency(bootstrap: str, tmp: Path, rounds: int) -> dict:
     threshold = 1_000
     settings = unique_settings(bootstrap, tmp, idle_timeout_s=600.0)
     create_topics(settings)
-    worker = start_worker(settings, DoubleConfig(window_ms=WINDOW_MS, alert_threshold=threshold), tmp, "latency")
-    reader = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", fetch_max_wait_ms=5,
-                           enable_auto_commit=False)
-    reader.assign([TopicPartition(settings.topic(names.ALERTS), p) for p in range(settings.window_partitions)])
+    worker = start_worker(
+        settings, DoubleConfig(window_ms=WINDOW_MS, alert_threshold=threshold), tmp, "latency"
+    )
+    reader = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=5,
+        enable_auto_commit=False,
+    )
+    reader.assign(
+        [TopicPartition(settings.topic(names.ALERTS), p) for p in range(settings.window_partitions)]
+    )
     producer = Producer(bootstrap)
     rng = np.random.default_rng(5)
     latencies: list[float] = []
@@ -117,14 +138,39 @@ def measure_latency(bootstrap: str, tmp: Path, rounds: int) -> dict:
         worker.wait_log("[^Worker]: Ready", 90)
         for k in range(rounds + 2):
             loud = k % 2 == 0
-            window_events = make_events(rng, 2 * threshold if loud else threshold // 10, 1, WINDOW_MS,
-                                        start_ts=BASE_TS + k * WINDOW_MS, region_weights=(1.0, 0.0, 0.0))
-            producer.send(settings.topic(names.LIVE_EVENTS),
-                          batched_messages(window_events, settings.source_partitions, per_message=100))
+            window_events = make_events(
+                rng,
+                2 * threshold if loud else threshold // 10,
+                1,
+                WINDOW_MS,
+                start_ts=BASE_TS + k * WINDOW_MS,
+                region_weights=(1.0, 0.0, 0.0),
+            )
+            producer.send(
+                settings.topic(names.LIVE_EVENTS),
+                batched_messages(window_events, settings.source_partitions, per_message=100),
+            )
             ticks = [
-                (p, encode_batch([Event(event_id=f"tick{k}-{p}", ts=BASE_TS + (k + 1) * WINDOW_MS, type=EventType.LIKE,
-                                        room_id=0, user_id=0, creator_id=0, region="tick", platform="ios",
-                                        app_version="1.0", creator_tier="mid", network="wifi")]))
+                (
+                    p,
+                    encode_batch(
+                        [
+                            Event(
+                                event_id=f"tick{k}-{p}",
+                                ts=BASE_TS + (k + 1) * WINDOW_MS,
+                                type=EventType.LIKE,
+                                room_id=0,
+                                user_id=0,
+                                creator_id=0,
+                                region="tick",
+                                platform="ios",
+                                app_version="1.0",
+                                creator_tier="mid",
+                                network="wifi",
+                            )
+                        ]
+                    ),
+                )
                 for p in range(settings.source_partitions)
             ]
             producer.send(settings.topic(names.LIVE_EVENTS), ticks)
@@ -146,8 +192,12 @@ def measure_latency(bootstrap: str, tmp: Path, rounds: int) -> dict:
         reader.close()
         worker.stop()
     ms = np.asarray(latencies) * 1000
-    return {"rounds": len(latencies), "p50_ms": round(float(np.percentile(ms, 50)), 1),
-            "p99_ms": round(float(np.percentile(ms, 99)), 1), "max_ms": round(float(ms.max()), 1)}
+    return {
+        "rounds": len(latencies),
+        "p50_ms": round(float(np.percentile(ms, 50)), 1),
+        "p99_ms": round(float(np.percentile(ms, 99)), 1),
+        "max_ms": round(float(ms.max()), 1),
+    }
 
 
 def main() -> None:
@@ -166,7 +216,7 @@ def main() -> None:
         console.print(f"broker {bootstrap}; producing backlogs ...")
         results = {
             "note": "stage 1 throughput of one worker process with the region-count test double "
-                    "(tests/stream_double.py), not the product aggregator",
+            "(tests/stream_double.py), not the product aggregator",
             "in_process_500": measure_in_process(batched_events[:200_000], 500),
             "in_process_1": measure_in_process(batched_events[:20_000], 1),
             "batched_500": measure_throughput(bootstrap, tmp, batched_events, 500, timeout_s=300),
@@ -176,16 +226,26 @@ def main() -> None:
     table = Table(title="livewatch stream worker (1 process, embedded broker, test-double folder/scorer)")
     for column in ("measurement", "events", "events/msg", "events/s", "messages/s"):
         table.add_column(column, justify="right")
-    for key, label in (("batched_500", "worker, batched messages"), ("single_event", "worker, single-event messages"),
-                       ("in_process_500", "decode+frame+fold only, no Kafka"),
-                       ("in_process_1", "decode+frame+fold only, no Kafka")):
+    for key, label in (
+        ("batched_500", "worker, batched messages"),
+        ("single_event", "worker, single-event messages"),
+        ("in_process_500", "decode+frame+fold only, no Kafka"),
+        ("in_process_1", "decode+frame+fold only, no Kafka"),
+    ):
         row = results[key]
-        table.add_row(label, f"{row['events']:,}", str(row["events_per_message"]), f"{row['events_per_s']:,}",
-                      f"{row.get('messages_per_s') or row['events_per_s'] // row['events_per_message']:,}")
+        table.add_row(
+            label,
+            f"{row['events']:,}",
+            str(row["events_per_message"]),
+            f"{row['events_per_s']:,}",
+            f"{row.get('messages_per_s') or row['events_per_s'] // row['events_per_message']:,}",
+        )
     console.print(table)
     latency = results["latency"]
-    console.print(f"window final -> alert on topic: p50 {latency['p50_ms']} ms, p99 {latency['p99_ms']} ms, "
-                  f"max {latency['max_ms']} ms over {latency['rounds']} windows")
+    console.print(
+        f"window final -> alert on topic: p50 {latency['p50_ms']} ms, p99 {latency['p99_ms']} ms, "
+        f"max {latency['max_ms']} ms over {latency['rounds']} windows"
+    )
     ratio = results["batched_500"]["events_per_s"] / results["single_event"]["events_per_s"]
     console.print(f"batched / single-event throughput: {ratio:.1f}x (same run)")
     results["batched_over_single"] = round(ratio, 1)

@@ -56,8 +56,11 @@ class RegionCountFolder:
         window = self.config.window_ms
         starts = frame.ts - frame.ts % window
         future = frame.ts > self._wall_clock_ms() + self.config.max_future_ms
-        late = ~future & (starts + window <= self.closable_through) if self.closable_through is not None \
+        late = (
+            ~future & (starts + window <= self.closable_through)
+            if self.closable_through is not None
             else np.zeros(len(frame), dtype=np.bool_)
+        )
         accepted = ~future & ~late
         vocab = frame.vocab["region"]
         # Window starts are few per frame: one bincount of region codes per window start.
@@ -80,17 +83,24 @@ class RegionCountFolder:
         window = self.config.window_ms
         done = sorted(k for k in self.counts if k[0] + window <= self.closable_through)
         partials = [
-            ClosedPartial(region, start, start + window, msgspec.json.encode(self.counts.pop((start, region))))
+            ClosedPartial(
+                region, start, start + window, msgspec.json.encode(self.counts.pop((start, region)))
+            )
             for start, region in done
         ]
         self.taken_through = self.closable_through
         return partials
 
     def to_bytes(self) -> bytes:
-        return msgspec.json.encode(_FolderState(
-            self.partition, [(s, r, n) for (s, r), n in sorted(self.counts.items())], self.max_ts,
-            self.closable_through, self.taken_through,
-        ))
+        return msgspec.json.encode(
+            _FolderState(
+                self.partition,
+                [(s, r, n) for (s, r), n in sorted(self.counts.items())],
+                self.max_ts,
+                self.closable_through,
+                self.taken_through,
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,11 +119,14 @@ class RegionCountMerger:
     def put(self, source_partition: int, partial: ClosedPartial) -> None:
         count = msgspec.json.decode(partial.payload, type=int)
         self.parts.setdefault((partial.group, partial.window_start_ms), {})[source_partition] = (
-            partial.window_end_ms, count)
+            partial.window_end_ms,
+            count,
+        )
 
     def pop_final(self, final_through_ms: int) -> list[RegionWindow]:
         final = sorted(
-            (start, region) for (region, start), by_source in self.parts.items()
+            (start, region)
+            for (region, start), by_source in self.parts.items()
             if max(end for end, _ in by_source.values()) <= final_through_ms
         )
         windows = []
@@ -124,10 +137,12 @@ class RegionCountMerger:
         return windows
 
     def to_bytes(self) -> bytes:
-        return msgspec.json.encode([
-            [region, start, [[p, end, n] for p, (end, n) in sorted(by_source.items())]]
-            for (region, start), by_source in sorted(self.parts.items())
-        ])
+        return msgspec.json.encode(
+            [
+                [region, start, [[p, end, n] for p, (end, n) in sorted(by_source.items())]]
+                for (region, start), by_source in sorted(self.parts.items())
+            ]
+        )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> RegionCountMerger:
@@ -144,9 +159,12 @@ class ThresholdScorer:
 
     def score(self, window: RegionWindow) -> ScoreOutput:
         anomaly: dict[str, object] = {
-            "anomaly_id": f"{window.region}@{window.window_start_ms}", "metric": "events",
-            "region": window.region, "window_start_ms": window.window_start_ms,
-            "window_end_ms": window.window_end_ms, "count": window.count,
+            "anomaly_id": f"{window.region}@{window.window_start_ms}",
+            "metric": "events",
+            "region": window.region,
+            "window_start_ms": window.window_start_ms,
+            "window_end_ms": window.window_end_ms,
+            "count": window.count,
         }
         above = window.count > self.threshold
         status = None
@@ -158,7 +176,9 @@ class ThresholdScorer:
             status = "resolved"
         if status is None:
             return ScoreOutput(anomalies=[anomaly])
-        alert_id = hashlib.sha256(f"{window.region}|{status}|{window.window_start_ms}".encode()).hexdigest()[:20]
+        alert_id = hashlib.sha256(f"{window.region}|{status}|{window.window_start_ms}".encode()).hexdigest()[
+            :20
+        ]
         alert: dict[str, object] = {"alert_id": alert_id, "status": status, **anomaly}
         return ScoreOutput(alerts=[alert], anomalies=[anomaly])
 
@@ -175,7 +195,9 @@ class RegionCountComponents:
         return RegionCountFolder(self.config, _FolderState(source_partition), self.wall_clock_ms)
 
     def load_folder(self, data: bytes) -> RegionCountFolder:
-        return RegionCountFolder(self.config, msgspec.json.decode(data, type=_FolderState), self.wall_clock_ms)
+        return RegionCountFolder(
+            self.config, msgspec.json.decode(data, type=_FolderState), self.wall_clock_ms
+        )
 
     def new_merger(self) -> RegionCountMerger:
         return RegionCountMerger()
@@ -191,5 +213,7 @@ class RegionCountComponents:
 
 
 def components(config_path: Path | None) -> RegionCountComponents:
-    config = msgspec.json.decode(config_path.read_bytes(), type=DoubleConfig) if config_path else DoubleConfig()
+    config = (
+        msgspec.json.decode(config_path.read_bytes(), type=DoubleConfig) if config_path else DoubleConfig()
+    )
     return RegionCountComponents(config)

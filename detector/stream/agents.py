@@ -18,18 +18,18 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import faust
 import msgspec
-from faust.types import TP, EventT, StreamT
+from faust.types import TP, EventT, StreamT, TableT
 
 from detector.events import Event, EventFrame, decode_message, encode_event
 from detector.stream.contracts import (
     ClosedPartial,
     PartitionFolder,
-    Scorer,
     ScoreOutput,
+    Scorer,
     StreamComponents,
     WindowMerger,
 )
@@ -75,8 +75,14 @@ class _Stage:
     name: str
 
     def __init__(
-        self, app: faust.App, settings: StreamSettings, topics: StreamTopics, table: faust.Table,
-        components: Callable[[], StreamComponents], metrics: StreamMetrics, clock: Clock,
+        self,
+        app: faust.App,
+        settings: StreamSettings,
+        topics: StreamTopics,
+        table: TableT,
+        components: Callable[[], StreamComponents],
+        metrics: StreamMetrics,
+        clock: Clock,
     ) -> None:
         self.app = app
         self.settings = settings
@@ -126,12 +132,19 @@ class _Stage:
         wanted = progress.cursor.next_offset
         earliest = (await self.app.consumer.earliest_offsets(tp)).get(tp)
         if earliest is not None and earliest > wanted:
-            log.error("%s: offsets %d..%d of %s are gone from the log (retention); continuing from %d",
-                      self.name, wanted, earliest - 1, tp, earliest)
+            log.error(
+                "%s: offsets %d..%d of %s are gone from the log (retention); continuing from %d",
+                self.name,
+                wanted,
+                earliest - 1,
+                tp,
+                earliest,
+            )
             progress.cursor.skip_to(earliest)
             wanted = earliest
-        log.info("%s: fetch position of %s is ahead of its state; seeking back to offset %d",
-                 self.name, tp, wanted)
+        log.info(
+            "%s: fetch position of %s is ahead of its state; seeking back to offset %d", self.name, tp, wanted
+        )
         self.metrics.seeks.labels(self.name).inc()
         await self.app.consumer.seek(tp, wanted)
 
@@ -187,7 +200,8 @@ class _Stage:
         """Timer: snapshot partitions whose state changed but whose input stopped (end of a burst)."""
         async with self.lock:
             snapshotted = [
-                progress for partition, progress in list(self.progress.items())
+                progress
+                for partition, progress in list(self.progress.items())
                 if self._snapshot_due(progress, window_closed=False) and self._snapshot(partition, progress)
             ]
             await self._flush_and_ack(snapshotted)
@@ -234,8 +248,11 @@ class AggregateStage(_Stage):
                 snapshot = decode_stage1_snapshot(raw)
                 folder, offset = self.components.load_folder(snapshot.folder), snapshot.offset
             except Exception:
-                log.exception("aggregate: snapshot of partition %d is unreadable; rebuilding it from the "
-                              "start of the log", partition)
+                log.exception(
+                    "aggregate: snapshot of partition %d is unreadable; rebuilding it from the "
+                    "start of the log",
+                    partition,
+                )
                 folder, offset = None, -1
         if folder is None:
             folder = self.components.new_folder(partition)
@@ -243,8 +260,12 @@ class AggregateStage(_Stage):
         self.progress[partition] = self._new_progress(offset)
         self.published_watermark[partition] = folder.watermark_ms
         self.last_message_at[partition] = self.clock()
-        log.info("aggregate: partition %d restored at offset %d, watermark %s", partition, offset,
-                 folder.watermark_ms)
+        log.info(
+            "aggregate: partition %d restored at offset %d, watermark %s",
+            partition,
+            offset,
+            folder.watermark_ms,
+        )
         return folder, self.progress[partition]
 
     async def handle(self, batch: Sequence[EventT]) -> None:
@@ -256,7 +277,9 @@ class AggregateStage(_Stage):
                 folder, progress = self._restore(partition)
                 self.last_message_at[partition] = self.clock()
                 if partition in self.reported_idle:  # wake up before this message's partials go out
-                    await self.broadcast_watermark(partition, self.published_watermark.get(partition), idle=False)
+                    await self.broadcast_watermark(
+                        partition, self.published_watermark.get(partition), idle=False
+                    )
                 for event in events:
                     if await self._admit(progress, event):
                         await self._apply(partition, folder, progress, event)
@@ -266,7 +289,9 @@ class AggregateStage(_Stage):
                     snapshotted.append(progress)
             await self._flush_and_ack(snapshotted)
 
-    async def _apply(self, partition: int, folder: PartitionFolder, progress: _Progress, event: EventT) -> None:
+    async def _apply(
+        self, partition: int, folder: PartitionFolder, progress: _Progress, event: EventT
+    ) -> None:
         message = event.message
         raw: bytes = event.value
         # Mark the message applied before any await, so a snapshot never splits a message.
@@ -274,7 +299,7 @@ class AggregateStage(_Stage):
         letters: list[tuple[str, bytes]] = []
         try:
             events, invalid = decode_message(raw)
-            where = {"topic": message.topic, "partition": partition, "offset": message.offset}
+            where: dict[str, Any] = {"topic": message.topic, "partition": partition, "offset": message.offset}
             letters += [(bad.reason, dead_letter_for(bad, item=None, **where)) for bad in invalid]
             if events:
                 report = folder.add(EventFrame.from_events(events))
@@ -284,18 +309,31 @@ class AggregateStage(_Stage):
         except Exception as exc:
             log.exception("aggregate: internal error on %s offset %d", message.tp, message.offset)
             self.metrics.internal_errors.labels(self.name).inc()
-            letters.append(("internal", dead_letter(
-                "internal", f"{type(exc).__name__}: {exc}", raw, topic=message.topic, partition=partition,
-                offset=message.offset,
-            )))
+            letters.append(
+                (
+                    "internal",
+                    dead_letter(
+                        "internal",
+                        f"{type(exc).__name__}: {exc}",
+                        raw,
+                        topic=message.topic,
+                        partition=partition,
+                        offset=message.offset,
+                    ),
+                )
+            )
         for reason, letter in letters:
             self.metrics.dead_letters.labels(reason).inc()
             await self.topics.dead_letters.send(value=letter, partition=partition)
 
     @staticmethod
-    def _rejected(reason: str, rows: Any, events: list[Event], where: dict[str, Any]) -> list[tuple[str, bytes]]:
-        detail = {"late": "event time is before the partition's closed windows (beyond allowed lateness)",
-                  "future": "event time is too far ahead of the wall clock"}[reason]
+    def _rejected(
+        reason: str, rows: Any, events: list[Event], where: dict[str, Any]
+    ) -> list[tuple[str, bytes]]:
+        detail = {
+            "late": "event time is before the partition's closed windows (beyond allowed lateness)",
+            "future": "event time is too far ahead of the wall clock",
+        }[reason]
         return [
             (reason, dead_letter(reason, detail, encode_event(events[int(row)]), item=int(row), **where))
             for row in rows
@@ -310,9 +348,12 @@ class AggregateStage(_Stage):
             self.metrics.internal_errors.labels(self.name).inc()
             return False
         for partial in closed:
-            record = PartialRecord(partition, partial.group, partial.window_start_ms, partial.window_end_ms,
-                                   partial.payload)
-            await self.topics.metric_windows.send(key=partial.group.encode(), value=encode_window_record(record))
+            record = PartialRecord(
+                partition, partial.group, partial.window_start_ms, partial.window_end_ms, partial.payload
+            )
+            await self.topics.metric_windows.send(
+                key=partial.group.encode(), value=encode_window_record(record)
+            )
         watermark = folder.watermark_ms
         if watermark is not None and watermark != self.published_watermark.get(partition):
             await self.broadcast_watermark(partition, watermark, idle=False)
@@ -380,14 +421,18 @@ class ScoreStage(_Stage):
                 self.progress[partition] = self._new_progress(snapshot.offset)
                 restored = True
             except Exception:
-                log.exception("score: snapshot of partition %d is unreadable; rebuilding it from the start "
-                              "of the log", partition)
+                log.exception(
+                    "score: snapshot of partition %d is unreadable; rebuilding it from the start of the log",
+                    partition,
+                )
         if not restored:
             self.mergers[partition] = components.new_merger()
             self.scorers[partition] = components.new_scorer()
             self.finality[partition] = FinalityTracker(self.settings.source_partitions)
             self.progress[partition] = self._new_progress(-1)
-        log.info("score: partition %d restored at offset %d", partition, self.progress[partition].snapshot_offset)
+        log.info(
+            "score: partition %d restored at offset %d", partition, self.progress[partition].snapshot_offset
+        )
         return self.progress[partition]
 
     async def handle(self, batch: Sequence[EventT]) -> None:
@@ -417,8 +462,12 @@ class ScoreStage(_Stage):
                 if finality.is_late(record.window_end_ms):
                     self.metrics.late_partials.inc()
                 else:
-                    self.mergers[partition].put(record.source_partition, ClosedPartial(
-                        record.group, record.window_start_ms, record.window_end_ms, record.payload))
+                    self.mergers[partition].put(
+                        record.source_partition,
+                        ClosedPartial(
+                            record.group, record.window_start_ms, record.window_end_ms, record.payload
+                        ),
+                    )
                 return False
             finality.observe(record.source_partition, record.watermark_ms, idle=record.idle)
             final_through = finality.advance()
@@ -428,8 +477,13 @@ class ScoreStage(_Stage):
         if final_through is None:
             return False
         self.metrics.final_through.labels(str(partition)).set(final_through)
-        log.debug("score: partition %d final through %d (watermarks %s, idle %s)", partition, final_through,
-                  finality.state.watermarks, finality.state.idle)
+        log.debug(
+            "score: partition %d final through %d (watermarks %s, idle %s)",
+            partition,
+            final_through,
+            finality.state.watermarks,
+            finality.state.idle,
+        )
         try:
             windows = self.mergers[partition].pop_final(final_through)
         except Exception as exc:
@@ -448,7 +502,9 @@ class ScoreStage(_Stage):
     async def _publish(self, output: ScoreOutput) -> None:
         for alert in output.alerts:
             self.metrics.alerts.inc()
-            await self.topics.alerts.send(key=str(alert["alert_id"]).encode(), value=msgspec.json.encode(alert))
+            await self.topics.alerts.send(
+                key=str(alert["alert_id"]).encode(), value=msgspec.json.encode(alert)
+            )
         for anomaly in output.anomalies:
             key = anomaly.get("anomaly_id", anomaly.get("metric"))
             await self.topics.anomalies.send(
@@ -461,17 +517,27 @@ class ScoreStage(_Stage):
         log.error("score: internal error on %s offset %d: %r", message.tp, message.offset, exc, exc_info=exc)
         self.metrics.internal_errors.labels(self.name).inc()
         self.metrics.dead_letters.labels("internal").inc()
-        await self.topics.dead_letters.send(value=dead_letter(
-            "internal", f"{type(exc).__name__}: {exc}", raw, topic=message.topic, partition=message.partition,
-            offset=message.offset,
-        ))
+        await self.topics.dead_letters.send(
+            value=dead_letter(
+                "internal",
+                f"{type(exc).__name__}: {exc}",
+                raw,
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+            )
+        )
 
     def _snapshot(self, partition: int, progress: _Progress) -> bool:
         try:
-            state = encode_snapshot(Stage2Snapshot(
-                progress.cursor.next_offset - 1, self.mergers[partition].to_bytes(),
-                self.scorers[partition].to_bytes(), self.finality[partition].state,
-            ))
+            state = encode_snapshot(
+                Stage2Snapshot(
+                    progress.cursor.next_offset - 1,
+                    self.mergers[partition].to_bytes(),
+                    self.scorers[partition].to_bytes(),
+                    self.finality[partition].state,
+                )
+            )
         except Exception:
             log.exception("score: state of partition %d could not be serialised", partition)
             self.metrics.internal_errors.labels(self.name).inc()
@@ -487,10 +553,14 @@ class StreamStages:
 
 
 def register_agents(
-    app: faust.App, settings: StreamSettings, topics: StreamTopics, components: Callable[[], StreamComponents],
-    metrics: StreamMetrics, clock: Clock = time.monotonic,
+    app: faust.App,
+    settings: StreamSettings,
+    topics: StreamTopics,
+    components: Callable[[], StreamComponents],
+    metrics: StreamMetrics,
+    clock: Clock = time.monotonic,
 ) -> StreamStages:
-    def snapshot_table(name: str, partitions: int) -> faust.Table:
+    def snapshot_table(name: str, partitions: int) -> TableT:
         return app.Table(
             settings.topic(name), default=None, partitions=partitions, key_type=int, value_type=bytes
         )
@@ -503,7 +573,7 @@ def register_agents(
 
     async def aggregate_agent(stream: StreamT) -> None:
         aggregate.stream = stream
-        async for batch in stream.noack_take(*take):
+        async for batch in cast(faust.Stream, stream).noack_take(*take):
             try:
                 await aggregate.handle(batch)
             except Exception:  # the agent must survive; unacked messages are reapplied after a restart
@@ -512,7 +582,7 @@ def register_agents(
 
     async def score_agent(stream: StreamT) -> None:
         score.stream = stream
-        async for batch in stream.noack_take(*take):
+        async for batch in cast(faust.Stream, stream).noack_take(*take):
             try:
                 await score.handle(batch)
             except Exception:
@@ -522,11 +592,12 @@ def register_agents(
     app.agent(topics.live_events, name=settings.topic("aggregate"))(aggregate_agent)
     app.agent(topics.metric_windows, name=settings.topic("score"))(score_agent)
 
-    async def on_revoked(sender: Any, revoked: set[TP], **_: Any) -> None:
+    async def on_revoked(sender: Any, /, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        revoked: set[TP] = args[0] if args else kwargs["revoked"]
         for stage, topic in ((aggregate, topics.live_events), (score, topics.metric_windows)):
             stage.forget({tp.partition for tp in revoked if tp.topic == topic.get_topic_name()})
 
-    async def on_rebalance_complete(sender: Any, **_: Any) -> None:
+    async def on_rebalance_complete(sender: Any, /, *args: Any, signal: Any = None, **kwargs: Any) -> None:
         name = topics.live_events.get_topic_name()
         aggregate.ready = {tp.partition for tp in app.consumer.assignment() if tp.topic == name}
 

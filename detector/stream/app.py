@@ -53,7 +53,9 @@ class StreamApp:
 
 
 def create_stream_app(
-    settings: StreamSettings, components: StreamComponents | None = None, registry: CollectorRegistry | None = None
+    settings: StreamSettings,
+    components: StreamComponents | None = None,
+    registry: CollectorRegistry | None = None,
 ) -> StreamApp:
     app = FetchTunedApp(
         settings.app_id,

@@ -18,10 +18,16 @@ console = Console(stderr=True)
 
 
 def worker(
-    bootstrap: str | None = typer.Option(None, help="Kafka bootstrap servers (else LIVEWATCH_BOOTSTRAP, "
-                                                    "else an embedded broker for this worker)."),
-    config: Path | None = typer.Option(None, help="Config file handed to the aggregation/scoring components."),
-    web_port: int | None = typer.Option(None, help="Faust web port (a second worker on a host needs its own)."),
+    bootstrap: str | None = typer.Option(
+        None,
+        help="Kafka bootstrap servers (else LIVEWATCH_BOOTSTRAP, else an embedded broker for this worker).",
+    ),
+    config: Path | None = typer.Option(
+        None, help="Config file handed to the aggregation/scoring components."
+    ),
+    web_port: int | None = typer.Option(
+        None, help="Faust web port (a second worker on a host needs its own)."
+    ),
     metrics_port: int | None = typer.Option(None, help="Serve Prometheus metrics on this port."),
     components: str | None = typer.Option(None, help="module:factory building the StreamComponents."),
     app_id: str | None = typer.Option(None, help="Consumer group / Faust app id."),
@@ -32,8 +38,11 @@ def worker(
         console.print(f"[red]error:[/] --config: no such file: {config}")
         raise typer.Exit(2)
     overrides = {
-        "config": str(config) if config else None, "web_port": web_port, "metrics_port": metrics_port,
-        "components": components, "app_id": app_id,
+        "config": str(config) if config else None,
+        "web_port": web_port,
+        "metrics_port": metrics_port,
+        "components": components,
+        "app_id": app_id,
     }
     try:
         settings = StreamSettings.from_env(**overrides)

@@ -46,7 +46,9 @@ class FinalityTracker:
     def advance(self) -> int | None:
         """Move ``final_through_ms`` forward if the watermarks allow; return it when it moved."""
         boundary = self._boundary()
-        if boundary is None or (self.state.final_through_ms is not None and boundary <= self.state.final_through_ms):
+        if boundary is None or (
+            self.state.final_through_ms is not None and boundary <= self.state.final_through_ms
+        ):
             return None
         self.state.final_through_ms = boundary
         return boundary

@@ -92,11 +92,21 @@ _Snapshot = TypeVar("_Snapshot", Stage1Snapshot, Stage2Snapshot)
 
 def _checked_version(snapshot: _Snapshot) -> _Snapshot:
     if snapshot.version != SNAPSHOT_VERSION:
-        raise ValueError(f"snapshot version {snapshot.version} is not supported (expected {SNAPSHOT_VERSION})")
+        raise ValueError(
+            f"snapshot version {snapshot.version} is not supported (expected {SNAPSHOT_VERSION})"
+        )
     return snapshot
 
 
-DLQ_REASONS: tuple[str, ...] = ("not_json", "schema", "unknown_type", "bad_value", "late", "future", "internal")
+DLQ_REASONS: tuple[str, ...] = (
+    "not_json",
+    "schema",
+    "unknown_type",
+    "bad_value",
+    "late",
+    "future",
+    "internal",
+)
 
 
 def dead_letter(
@@ -105,7 +115,8 @@ def dead_letter(
     """The JSON envelope of one dead letter. ``raw`` is kept as text when it is UTF-8, else base64;
     (topic, partition, offset, item) identify it, so a consumer can drop the repeats a crash may cause."""
     envelope: dict[str, Any] = {
-        "reason": reason, "detail": detail,
+        "reason": reason,
+        "detail": detail,
         "source": {"topic": topic, "partition": partition, "offset": offset, "item": item},
     }
     try:
@@ -117,6 +128,15 @@ def dead_letter(
     return msgspec.json.encode(envelope)
 
 
-def dead_letter_for(invalid: InvalidEvent, *, topic: str, partition: int, offset: int, item: int | None) -> bytes:
-    return dead_letter(invalid.reason, invalid.detail, invalid.raw, topic=topic, partition=partition,
-                       offset=offset, item=item)
+def dead_letter_for(
+    invalid: InvalidEvent, *, topic: str, partition: int, offset: int, item: int | None
+) -> bytes:
+    return dead_letter(
+        invalid.reason,
+        invalid.detail,
+        invalid.raw,
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        item=item,
+    )

@@ -63,7 +63,7 @@ class StreamSettings:
         return Path(tempfile.gettempdir()) / f"livewatch-faust-{self.app_id}-{self.web_port}"
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> StreamSettings:
+    def from_env(cls, environ: dict[str, str] | None = None, /, **overrides: Any) -> StreamSettings:
         env = dict(os.environ if environ is None else environ)
         values: dict[str, Any] = {}
         for f in fields(cls):

@@ -28,8 +28,13 @@ class StreamTopics:
 def declare_topics(app: faust.App, settings: StreamSettings) -> StreamTopics:
     def raw(name: str, partitions: int) -> faust.TopicT:
         return app.topic(
-            settings.topic(name), key_type=bytes, value_type=bytes, key_serializer="raw",
-            value_serializer="raw", partitions=partitions, replicas=settings.replication_factor,
+            settings.topic(name),
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=partitions,
+            replicas=settings.replication_factor,
         )
 
     return StreamTopics(

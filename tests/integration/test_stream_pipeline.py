@@ -44,10 +44,20 @@ def test_good_events_counted_once_and_bad_inputs_dead_lettered(kafka_bootstrap, 
         (0, broken),
     ]
     messages += bad + batched_messages(good[5_010:], settings.source_partitions, per_message=25)
-    future = good[0].__class__(**{**{f: getattr(good[0], f) for f in good[0].__struct_fields__},
-                                  "event_id": "future", "ts": 4_000_000_000_000})
-    late = good[0].__class__(**{**{f: getattr(good[0], f) for f in good[0].__struct_fields__},
-                                "event_id": "late", "ts": good[0].ts})
+    future = good[0].__class__(
+        **{
+            **{f: getattr(good[0], f) for f in good[0].__struct_fields__},
+            "event_id": "future",
+            "ts": 4_000_000_000_000,
+        }
+    )
+    late = good[0].__class__(
+        **{
+            **{f: getattr(good[0], f) for f in good[0].__struct_fields__},
+            "event_id": "late",
+            "ts": good[0].ts,
+        }
+    )
     messages += [(1, encode_event(future))]
     last_ts = max(e.ts for e in good)
 
@@ -65,7 +75,9 @@ def test_good_events_counted_once_and_bad_inputs_dead_lettered(kafka_bootstrap, 
             dead.wait_for(lambda r: len(r.records) >= 7, 30, "dead letters")
         assert anomaly_counts(anomalies) == expected
         reasons = sorted(letter["reason"] for letter in dead.json())
-        assert reasons == sorted(["not_json", "unknown_type", "bad_value", "schema", "schema", "future", "late"])
+        assert reasons == sorted(
+            ["not_json", "unknown_type", "bad_value", "schema", "schema", "future", "late"]
+        )
         by_reason = {letter["reason"]: letter for letter in dead.json()}
         assert by_reason["not_json"]["raw"] == "this is not json"
         assert by_reason["late"]["source"]["partition"] == 2

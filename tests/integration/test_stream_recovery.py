@@ -37,18 +37,23 @@ THRESHOLD = 1_800
 def _scenario(seed: int) -> tuple[list, dict, set]:
     rng = np.random.default_rng(seed)
     # About 1500 eu, 900 us, 600 apac events per window; us bursts over the threshold in window 4 only.
-    events = events_with_burst(rng, 24_000, windows=8, window_ms=WINDOW_MS, burst_region="us", burst_window=4,
-                               burst_events=2_000)
+    events = events_with_burst(
+        rng, 24_000, windows=8, window_ms=WINDOW_MS, burst_region="us", burst_window=4, burst_events=2_000
+    )
     counts = expected_counts(events, WINDOW_MS)
     return events, counts, expected_alert_ids(counts, THRESHOLD)
 
 
-def _paced_send(producer: Producer, topic: str, messages: list, every: int = 20, pause_s: float = 0.01) -> threading.Thread:
+def _paced_send(
+    producer: Producer, topic: str, messages: list, every: int = 20, pause_s: float = 0.01
+) -> threading.Thread:
     def pace(i: int) -> None:
         if i % every == 0:
             time.sleep(pause_s)
 
-    thread = threading.Thread(target=producer.send, args=(topic, messages), kwargs={"pace": pace}, daemon=True)
+    thread = threading.Thread(
+        target=producer.send, args=(topic, messages), kwargs={"pace": pace}, daemon=True
+    )
     thread.start()
     return thread
 
@@ -84,8 +89,10 @@ def test_kill_9_mid_stream_then_restart_counts_exactly_once(kafka_bootstrap, tmp
         alerts.poll(0.5)
         assert _alert_ids(alerts) == alerts_expected
         log = second.log.read_text()
-        assert "restored at offset" in log and "restored at offset -1" not in log.split("aggregate: partition")[1], \
-            "the restarted worker must resume from snapshots"
+        assert (
+            "restored at offset" in log
+            and "restored at offset -1" not in log.split("aggregate: partition")[1]
+        ), "the restarted worker must resume from snapshots"
     finally:
         for worker in (first, second):
             if worker is not None:
@@ -120,10 +127,12 @@ def test_two_workers_share_partitions_and_failover_keeps_counts(kafka_bootstrap,
         anomalies.wait_for(lambda r: len(r.records) >= 2, 60, "windows scored by the pair")
         pair[0].kill()
         killed_at = time.monotonic()
-        producer.send(settings.topic(names.LIVE_EVENTS), messages[max(half, 0):])
+        producer.send(settings.topic(names.LIVE_EVENTS), messages[max(half, 0) :])
         producer.send(settings.topic(names.LIVE_EVENTS), closing_events(settings, events[-1].ts, WINDOW_MS))
         budget = settings.session_timeout_s + 15
-        anomalies.wait_for(lambda r: set(anomaly_counts(r)) >= set(expected), budget + 30, "every window scored")
+        anomalies.wait_for(
+            lambda r: set(anomaly_counts(r)) >= set(expected), budget + 30, "every window scored"
+        )
         took = time.monotonic() - killed_at
         assert anomaly_counts(anomalies) == expected
         alerts.wait_for(lambda r: _alert_ids(r) >= alerts_expected, 10, "every alert")

@@ -118,16 +118,28 @@ def test_snapshot_with_unknown_version_is_refused() -> None:
 
 
 def test_dead_letter_keeps_text_or_base64_and_the_source() -> None:
-    text = msgspec.json.decode(dead_letter("schema", "Object missing required field `ts`", b'{"a":1}',
-                                           topic="live-events", partition=2, offset=40))
+    text = msgspec.json.decode(
+        dead_letter(
+            "schema",
+            "Object missing required field `ts`",
+            b'{"a":1}',
+            topic="live-events",
+            partition=2,
+            offset=40,
+        )
+    )
     assert text["raw"] == '{"a":1}' and text["raw_encoding"] == "utf-8"
     assert text["source"] == {"topic": "live-events", "partition": 2, "offset": 40, "item": None}
-    binary = msgspec.json.decode(dead_letter("not_json", "bad", b"\xff\x00", topic="t", partition=0, offset=1))
+    binary = msgspec.json.decode(
+        dead_letter("not_json", "bad", b"\xff\x00", topic="t", partition=0, offset=1)
+    )
     assert base64.b64decode(binary["raw"]) == b"\xff\x00" and binary["raw_encoding"] == "base64"
 
 
 def test_settings_from_env_name_the_bad_variable() -> None:
-    settings = StreamSettings.from_env({"LIVEWATCH_BOOTSTRAP": "k:9092", "LIVEWATCH_STREAM_SOURCE_PARTITIONS": "16"})
+    settings = StreamSettings.from_env(
+        {"LIVEWATCH_BOOTSTRAP": "k:9092", "LIVEWATCH_STREAM_SOURCE_PARTITIONS": "16"}
+    )
     assert settings.bootstrap == "k:9092" and settings.source_partitions == 16
     assert StreamSettings.from_env(settings.to_env()) == settings
     with pytest.raises(ValueError, match="LIVEWATCH_STREAM_TAKE_MAX"):
@@ -177,3 +189,20 @@ class TestRegionCountDouble:
         assert merger.pop_final(0) == []
         [window] = merger.pop_final(60_000)
         assert window.count == 12 and merger.pop_final(60_000) == []
+
+
+def test_fetch_wait_reaches_aiokafka() -> None:
+    import asyncio
+
+    from detector.stream.app import create_stream_app
+
+    async def build() -> int:
+        stream = create_stream_app(
+            StreamSettings(fetch_max_wait_ms=77, components="tests.stream_double:components")
+        )
+        thread = stream.app.consumer._new_consumer_thread()  # type: ignore[attr-defined]
+        consumer = thread._create_worker_consumer(stream.app.transport)
+        # aiokafka builds its fetcher from this attribute when the consumer starts.
+        return int(consumer._fetch_max_wait_ms)
+
+    assert asyncio.run(build()) == 77
