@@ -22,6 +22,8 @@ import numpy as np
 from detector.events import EventFrame
 from detector.stream.contracts import ClosedPartial, FoldReport, ScoreOutput
 
+INTERNAL_ERROR_PROBE = "internal-error-probe"
+
 
 class DoubleConfig(msgspec.Struct, frozen=True):
     window_ms: int = 60_000
@@ -53,6 +55,8 @@ class RegionCountFolder:
         return self.taken_through
 
     def add(self, frame: EventFrame) -> FoldReport:
+        if INTERNAL_ERROR_PROBE in frame.vocab["region"]:  # lets tests check the "internal" dead letter
+            raise RuntimeError(f"region {INTERNAL_ERROR_PROBE!r} makes the test double fail")
         window = self.config.window_ms
         starts = frame.ts - frame.ts % window
         future = frame.ts > self._wall_clock_ms() + self.config.max_future_ms

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import msgspec
 import numpy as np
 import pytest
 
 from detector.events import encode_batch, encode_event
 from detector.stream import topics as names
-from tests.stream_double import DoubleConfig
+from tests.stream_double import INTERNAL_ERROR_PROBE, DoubleConfig
 from tests.stream_harness import (
     Producer,
     TopicReader,
@@ -44,21 +45,11 @@ def test_good_events_counted_once_and_bad_inputs_dead_lettered(kafka_bootstrap, 
         (0, broken),
     ]
     messages += bad + batched_messages(good[5_010:], settings.source_partitions, per_message=25)
-    future = good[0].__class__(
-        **{
-            **{f: getattr(good[0], f) for f in good[0].__struct_fields__},
-            "event_id": "future",
-            "ts": 4_000_000_000_000,
-        }
-    )
-    late = good[0].__class__(
-        **{
-            **{f: getattr(good[0], f) for f in good[0].__struct_fields__},
-            "event_id": "late",
-            "ts": good[0].ts,
-        }
-    )
+    future = msgspec.structs.replace(good[0], event_id="future", ts=4_000_000_000_000)
+    late = msgspec.structs.replace(good[0], event_id="late")
     messages += [(1, encode_event(future))]
+    # The folder raises on this one: dead-lettered as "internal", and the stream goes on.
+    messages += [(3, encode_event(msgspec.structs.replace(good[0], region=INTERNAL_ERROR_PROBE)))]
     last_ts = max(e.ts for e in good)
 
     producer = Producer(settings.bootstrap)
@@ -72,16 +63,17 @@ def test_good_events_counted_once_and_bad_inputs_dead_lettered(kafka_bootstrap, 
             anomalies.wait_for(lambda r: len(anomaly_counts(r)) >= len(expected), 60, "every window scored")
             # Window 0 of partition 2 is closed by now: an event for it is late.
             producer.send(settings.topic(names.LIVE_EVENTS), [(2, encode_event(late))])
-            dead.wait_for(lambda r: len(r.records) >= 7, 30, "dead letters")
+            dead.wait_for(lambda r: len(r.records) >= 8, 30, "dead letters")
         assert anomaly_counts(anomalies) == expected
         reasons = sorted(letter["reason"] for letter in dead.json())
         assert reasons == sorted(
-            ["not_json", "unknown_type", "bad_value", "schema", "schema", "future", "late"]
+            ["not_json", "unknown_type", "bad_value", "schema", "schema", "future", "late", "internal"]
         )
         by_reason = {letter["reason"]: letter for letter in dead.json()}
         assert by_reason["not_json"]["raw"] == "this is not json"
         assert by_reason["late"]["source"]["partition"] == 2
         assert "value" in by_reason["bad_value"]["detail"]
+        assert "RuntimeError" in by_reason["internal"]["detail"]
     finally:
         producer.close()
         anomalies.close()
