@@ -56,37 +56,43 @@ def _events_folded(metrics_port: int) -> float:
 
 
 def measure_throughput(
-    bootstrap: str, tmp: Path, events: list[Event], per_message: int, timeout_s: float
+    bootstrap: str, tmp: Path, events: list[Event], per_message: int, timeout_s: float, workers: int = 1
 ) -> dict:
-    settings = unique_settings(bootstrap, tmp, idle_timeout_s=600.0)
+    settings = unique_settings(bootstrap, tmp, idle_timeout_s=600.0, source_partitions=8)
     create_topics(settings)
     messages = batched_messages(events, settings.source_partitions, per_message)
     producer = Producer(bootstrap)
     producer.send(settings.topic(names.LIVE_EVENTS), messages)
     producer.close()
-    metrics_port = free_port()
-    worker = start_worker(
-        replace(settings, metrics_port=metrics_port),
-        DoubleConfig(window_ms=WINDOW_MS),
-        tmp,
-        f"throughput-{per_message}",
-    )
+    # Workers start together so they join the first group generation and split the backlog.
+    ports = [free_port() for _ in range(workers)]
+    started_workers = [
+        start_worker(
+            replace(settings, metrics_port=port),
+            DoubleConfig(window_ms=WINDOW_MS),
+            tmp,
+            f"throughput-{per_message}-{workers}w-{i}",
+        )
+        for i, port in enumerate(ports)
+    ]
     samples: list[tuple[float, float]] = []
     try:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            folded = _events_folded(metrics_port)
+            folded = sum(_events_folded(port) for port in ports)
             samples.append((time.monotonic(), folded))
             if folded >= len(events):
                 break
             time.sleep(0.02)
     finally:
-        worker.stop()
+        for worker in started_workers:
+            worker.stop()
     started = next((t, n) for t, n in samples if n > 0)
     finished = next(((t, n) for t, n in samples if n >= len(events)), samples[-1])
     elapsed = finished[0] - started[0]
     folded = finished[1] - started[1]
     return {
+        "workers": workers,
         "events": len(events),
         "events_per_message": per_message,
         "messages": len(messages),
@@ -200,6 +206,12 @@ def measure_latency(bootstrap: str, tmp: Path, rounds: int) -> dict:
     }
 
 
+def _cores() -> int:
+    import os
+
+    return os.cpu_count() or 1
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batched-events", type=int, default=600_000)
@@ -221,14 +233,18 @@ def main() -> None:
             "in_process_1": measure_in_process(batched_events[:20_000], 1),
             "batched_500": measure_throughput(bootstrap, tmp, batched_events, 500, timeout_s=300),
             "single_event": measure_throughput(bootstrap, tmp, single_events, 1, timeout_s=300),
+            "batched_500_two_workers": measure_throughput(
+                bootstrap, tmp, batched_events, 500, timeout_s=300, workers=2
+            ),
             "latency": measure_latency(bootstrap, tmp, args.latency_rounds),
         }
-    table = Table(title="livewatch stream worker (1 process, embedded broker, test-double folder/scorer)")
+    table = Table(title="livewatch stream workers (embedded broker, test-double folder/scorer)")
     for column in ("measurement", "events", "events/msg", "events/s", "messages/s"):
         table.add_column(column, justify="right")
     for key, label in (
-        ("batched_500", "worker, batched messages"),
-        ("single_event", "worker, single-event messages"),
+        ("batched_500", "1 worker, batched messages"),
+        ("batched_500_two_workers", "2 workers, batched messages"),
+        ("single_event", "1 worker, single-event messages"),
         ("in_process_500", "decode+frame+fold only, no Kafka"),
         ("in_process_1", "decode+frame+fold only, no Kafka"),
     ):
@@ -248,6 +264,11 @@ def main() -> None:
     )
     ratio = results["batched_500"]["events_per_s"] / results["single_event"]["events_per_s"]
     console.print(f"batched / single-event throughput: {ratio:.1f}x (same run)")
+    scaling = results["batched_500_two_workers"]["events_per_s"] / results["batched_500"]["events_per_s"]
+    console.print(
+        f"two workers / one worker: {scaling:.2f}x (same run, {_cores()} cores shared with the broker)"
+    )
+    results["two_over_one_worker"] = round(scaling, 2)
     results["batched_over_single"] = round(ratio, 1)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
