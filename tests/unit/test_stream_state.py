@@ -206,3 +206,18 @@ def test_fetch_wait_reaches_aiokafka() -> None:
         return int(consumer._fetch_max_wait_ms)
 
     assert asyncio.run(build()) == 77
+
+
+def test_worker_command_names_a_missing_setting(monkeypatch, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from detector.cli import app
+
+    monkeypatch.delenv("LIVEWATCH_STREAM_COMPONENTS", raising=False)
+    result = CliRunner().invoke(app, ["worker", "--bootstrap", "127.0.0.1:1"])
+    assert result.exit_code == 2 and "--components" in result.output
+    result = CliRunner().invoke(app, ["worker", "--config", str(tmp_path / "missing.yaml")])
+    assert result.exit_code == 2 and "--config" in result.output
+    monkeypatch.setenv("LIVEWATCH_STREAM_WEB_PORT", "eighty")
+    result = CliRunner().invoke(app, ["worker", "--components", "tests.stream_double:components"])
+    assert result.exit_code == 2 and "LIVEWATCH_STREAM_WEB_PORT" in result.output
