@@ -69,6 +69,10 @@ class _Progress:
     batches_since_snapshot: int = 0
 
 
+# (partition, its progress, snapshot bytes, offset of the last message the snapshot includes)
+_PendingSnapshot = tuple[int, _Progress, bytes, int]
+
+
 class _Stage:
     """What both stages share: admitting messages in offset order, snapshots, flush-then-ack."""
 
@@ -163,24 +167,32 @@ class _Stage:
             or self.clock() - progress.snapshot_at >= self.settings.snapshot_interval_s
         )
 
-    def _write_snapshot(self, partition: int, progress: _Progress, state: bytes) -> None:
+    def _write_snapshot(self, pending: _PendingSnapshot) -> None:
+        partition, progress, state, offset = pending
         # The table's changelog partition is the state's own partition, so the worker that is assigned
         # this partition recovers exactly this key. Written through the store and send_changelog because
         # table[key] = ... needs the stream's current event, which batches do not have.
         self.table.data[partition] = state
         self.table.send_changelog(partition, partition, state)
-        progress.snapshot_offset = progress.cursor.next_offset - 1
+        progress.snapshot_offset = offset
         progress.snapshot_at = self.clock()
         progress.dirty = False
         progress.batches_since_snapshot = 0
         self.metrics.snapshots.labels(self.name).inc()
 
-    async def _flush_and_ack(self, snapshotted: Sequence[_Progress]) -> None:
-        """Make snapshots and outputs durable, then ack what they cover (committing it later)."""
-        if not snapshotted:
+    async def _commit_snapshots(self, pending: Sequence[_PendingSnapshot]) -> None:
+        """Outputs durable, then snapshots durable, then ack what they cover (committed later by Faust).
+
+        The first flush matters: a snapshot says "these windows' partials / alerts were sent"; if it
+        reached the broker before them and the worker died, they would be lost for good.
+        """
+        if not pending:
             return
         await self.app.producer.flush()
-        for progress in snapshotted:
+        for snapshot in pending:
+            self._write_snapshot(snapshot)
+        await self.app.producer.flush()
+        for _, progress, _, _ in pending:
             keep: list[EventT] = []
             for event in progress.held:
                 if event.message.offset <= progress.snapshot_offset:
@@ -199,14 +211,19 @@ class _Stage:
     async def snapshot_stale(self) -> None:
         """Timer: snapshot partitions whose state changed but whose input stopped (end of a burst)."""
         async with self.lock:
-            snapshotted = [
-                progress
+            pending = [
+                self._pending(partition, progress, state)
                 for partition, progress in list(self.progress.items())
-                if self._snapshot_due(progress, window_closed=False) and self._snapshot(partition, progress)
+                if self._snapshot_due(progress, window_closed=False)
+                and (state := self._serialise(partition, progress)) is not None
             ]
-            await self._flush_and_ack(snapshotted)
+            await self._commit_snapshots(pending)
 
-    def _snapshot(self, partition: int, progress: _Progress) -> bool:
+    def _pending(self, partition: int, progress: _Progress, state: bytes) -> _PendingSnapshot:
+        return partition, progress, state, progress.cursor.next_offset - 1
+
+    def _serialise(self, partition: int, progress: _Progress) -> bytes | None:
+        """The partition's state with the offset it includes, as snapshot bytes; None if it failed."""
         raise NotImplementedError
 
 
@@ -270,7 +287,7 @@ class AggregateStage(_Stage):
 
     async def handle(self, batch: Sequence[EventT]) -> None:
         async with self.lock:
-            snapshotted: list[_Progress] = []
+            pending: list[_PendingSnapshot] = []
             for partition, events in _by_partition(batch).items():
                 if not self._owned(events[0]):
                     continue
@@ -285,9 +302,12 @@ class AggregateStage(_Stage):
                         await self._apply(partition, folder, progress, event)
                 progress.batches_since_snapshot += 1
                 closed = await self._publish_closed(partition, folder)
-                if self._snapshot_due(progress, window_closed=closed) and self._snapshot(partition, progress):
-                    snapshotted.append(progress)
-            await self._flush_and_ack(snapshotted)
+                if (
+                    self._snapshot_due(progress, window_closed=closed)
+                    and (state := self._serialise(partition, progress)) is not None
+                ):
+                    pending.append(self._pending(partition, progress, state))
+            await self._commit_snapshots(pending)
 
     async def _apply(
         self, partition: int, folder: PartitionFolder, progress: _Progress, event: EventT
@@ -368,16 +388,15 @@ class AggregateStage(_Stage):
         for target in range(self.settings.window_partitions):
             await self.topics.metric_windows.send(value=value, partition=target)
 
-    def _snapshot(self, partition: int, progress: _Progress) -> bool:
+    def _serialise(self, partition: int, progress: _Progress) -> bytes | None:
         folder = self.folders[partition]
         try:
             state = encode_snapshot(Stage1Snapshot(progress.cursor.next_offset - 1, folder.to_bytes()))
         except Exception:
             log.exception("aggregate: folder of partition %d could not be serialised", partition)
             self.metrics.internal_errors.labels(self.name).inc()
-            return False
-        self._write_snapshot(partition, progress, state)
-        return True
+            return None
+        return state
 
     async def heartbeat(self) -> None:
         """Timer: every owned source partition reports its watermark and whether it is idle."""
@@ -437,7 +456,7 @@ class ScoreStage(_Stage):
 
     async def handle(self, batch: Sequence[EventT]) -> None:
         async with self.lock:
-            snapshotted: list[_Progress] = []
+            pending: list[_PendingSnapshot] = []
             for partition, events in _by_partition(batch).items():
                 if not self._owned(events[0]):
                     continue
@@ -447,9 +466,12 @@ class ScoreStage(_Stage):
                     if await self._admit(progress, event):
                         scored |= await self._apply(partition, progress, event)
                 progress.batches_since_snapshot += 1
-                if self._snapshot_due(progress, window_closed=scored) and self._snapshot(partition, progress):
-                    snapshotted.append(progress)
-            await self._flush_and_ack(snapshotted)
+                if (
+                    self._snapshot_due(progress, window_closed=scored)
+                    and (state := self._serialise(partition, progress)) is not None
+                ):
+                    pending.append(self._pending(partition, progress, state))
+            await self._commit_snapshots(pending)
 
     async def _apply(self, partition: int, progress: _Progress, event: EventT) -> bool:
         """Apply one record; return True when it made windows final (and they were scored)."""
@@ -528,7 +550,7 @@ class ScoreStage(_Stage):
             )
         )
 
-    def _snapshot(self, partition: int, progress: _Progress) -> bool:
+    def _serialise(self, partition: int, progress: _Progress) -> bytes | None:
         try:
             state = encode_snapshot(
                 Stage2Snapshot(
@@ -541,9 +563,8 @@ class ScoreStage(_Stage):
         except Exception:
             log.exception("score: state of partition %d could not be serialised", partition)
             self.metrics.internal_errors.labels(self.name).inc()
-            return False
-        self._write_snapshot(partition, progress, state)
-        return True
+            return None
+        return state
 
 
 @dataclass(slots=True)
