@@ -1,13 +1,12 @@
 """The Faust app of the stream worker, built from :class:`StreamSettings`.
 
-``app`` (built from the environment) is what ``faust -A detector.stream.app worker`` would use;
-``livewatch worker`` builds its own with :func:`create_app` from its options.
+``app`` (built from the environment on first access) is what ``faust -A detector.stream.app worker``
+would use; ``livewatch worker`` builds its own with :func:`create_stream_app` from its options.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,6 +99,14 @@ def create_app(settings: StreamSettings) -> faust.App:
     return create_stream_app(settings).app
 
 
-app: faust.App = create_app(StreamSettings.from_env())
+_from_env: list[faust.App] = []
 
-ComponentsFactory = Callable[[Path | None], StreamComponents]
+
+def __getattr__(name: str) -> faust.App:
+    # Built on first access, not at import: a bad LIVEWATCH_STREAM_* variable must not break every
+    # `livewatch` sub-command that merely imports this module.
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if not _from_env:
+        _from_env.append(create_app(StreamSettings.from_env()))
+    return _from_env[0]
