@@ -17,6 +17,7 @@ from producers.cli import produce
 from detector.demo import demo_command
 from producers.replay import replay_command
 from detector.scoring.series_file import score_command
+from detector.stream.cli import worker
 
 app = typer.Typer(
     name="livewatch",
@@ -56,6 +57,7 @@ app.command("produce")(produce)
 app.command("replay")(replay_command)
 app.command("demo")(demo_command)
 app.command("score")(score_command)
+app.command("worker")(worker)
 
 
 def main() -> None:

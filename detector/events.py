@@ -98,7 +98,7 @@ class EventDecodeError(ValueError):
 _encoder = msgspec.json.Encoder()
 _event_decoder = msgspec.json.Decoder(Event)
 _batch_decoder = msgspec.json.Decoder(list[Event])
-_raw_decoder = msgspec.json.Decoder(list[msgspec.Raw] | msgspec.Raw)
+_raw_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 def encode_event(event: Event) -> bytes:
@@ -152,14 +152,19 @@ def decode_message(raw: bytes) -> tuple[list[Event], list[InvalidEvent]]:
 
 
 def _decode_items(raw: bytes) -> tuple[list[Event], list[InvalidEvent]]:
+    if raw.lstrip()[:1] != b"[":
+        # A single event: decoding it again names the bad field (a list-or-Raw union would not).
+        try:
+            return [decode_event(raw)], []
+        except EventDecodeError as exc:
+            return [], [exc.invalid]
     try:
         parts = _raw_decoder.decode(raw)
     except msgspec.DecodeError as exc:
         return [], [InvalidEvent("not_json", str(exc), bytes(raw))]
-    items = parts if isinstance(parts, list) else [parts]
     events: list[Event] = []
     invalid: list[InvalidEvent] = []
-    for item in items:
+    for item in parts:
         try:
             events.append(decode_event(bytes(item)))
         except EventDecodeError as exc:

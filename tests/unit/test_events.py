@@ -87,6 +87,15 @@ def test_one_bad_event_in_a_batch_loses_no_neighbour() -> None:
     assert [i.reason for i in invalid] == ["unknown_type", "bad_value"]
 
 
+def test_single_event_message_keeps_the_reason_and_field() -> None:
+    # A lone object (not an array) that fails validation is a schema / value problem, not bad JSON.
+    cases = ((raw(value=-1.0), "bad_value", "$.value"), (raw(type="zap"), "unknown_type", "$.type"))
+    for payload, reason, field in cases:
+        events, invalid = decode_message(payload)
+        assert events == [] and [i.reason for i in invalid] == [reason]
+        assert field in invalid[0].detail
+
+
 def test_garbage_message_is_one_invalid_record() -> None:
     events, invalid = decode_message(b"\x00\xffnot json")
     assert events == [] and len(invalid) == 1 and invalid[0].reason == "not_json"
