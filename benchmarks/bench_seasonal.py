@@ -171,9 +171,15 @@ def main(argv: list[str] | None = None) -> None:
             river_rate = time_river(quick)
             figures = time_ours(params, n_series, quick)
             river_rates.append(river_rate)
-            rows.append({"config": label, "n_series": n_series, **figures,
-                         "river_holtwinters_updates_per_s_median": river_rate,
-                         "vs_river_holtwinters": figures["updates_per_s"] / river_rate})
+            rows.append(
+                {
+                    "config": label,
+                    "n_series": n_series,
+                    **figures,
+                    "river_holtwinters_updates_per_s_median": river_rate,
+                    "vs_river_holtwinters": figures["updates_per_s"] / river_rate,
+                }
+            )
     river_rate = float(np.median(river_rates))
 
     memory = {}
@@ -191,35 +197,56 @@ def main(argv: list[str] | None = None) -> None:
         table.add_column(column, justify="right", no_wrap=True)
     for row in rows:
         rates = (row["updates_per_s"], row["updates_per_s_fresh_outputs"], row["updates_per_s_update_batch"])
-        table.add_row(row["config"], f"{row['n_series']:,}", *(f"{rate:,.0f}" for rate in rates),
-                      f"{row['us_per_window']:,.1f}", f"{row['vs_river_holtwinters']:,.1f}x")
-    table.add_row("river HoltWinters (median)", "any (1 object each)", f"{river_rate:,.0f}", "", "",
-                  f"{1e6 / river_rate:,.1f}", "1x")
+        table.add_row(
+            row["config"],
+            f"{row['n_series']:,}",
+            *(f"{rate:,.0f}" for rate in rates),
+            f"{row['us_per_window']:,.1f}",
+            f"{row['vs_river_holtwinters']:,.1f}x",
+        )
+    table.add_row(
+        "river HoltWinters (median)",
+        "any (1 object each)",
+        f"{river_rate:,.0f}",
+        "",
+        "",
+        f"{1e6 / river_rate:,.1f}",
+        "1x",
+    )
     console.print(table)
     mem_table = Table(title="State per series (bytes)")
     mem_table.add_column("seasons / profile", no_wrap=True)
     for column in ("without profile", "with profile"):
         mem_table.add_column(column, justify="right", no_wrap=True)
     for label, figures in memory.items():
-        mem_table.add_row(label, str(figures["bytes_per_series_without_profile"]),
-                          str(figures["bytes_per_series_with_profile"]))
+        mem_table.add_row(
+            label,
+            str(figures["bytes_per_series_without_profile"]),
+            str(figures["bytes_per_series_with_profile"]),
+        )
     mem_table.add_row("river HoltWinters (pickled)", "", str(river_bytes))
     console.print(mem_table)
 
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "benchmark": "seasonal",
-        "quick": quick,
-        "python": platform.python_version(),
-        "numba": numba.__version__,
-        "river": river.__version__,
-        "machine": platform.machine(),
-        "params": {label: dataclasses.asdict(params) for label, params in configs.items()},
-        "results": rows,
-        "river_holtwinters_updates_per_s_median": river_rate,
-        "memory": memory,
-        "river_holtwinters_pickled_bytes": river_bytes,
-    }, indent=2) + "\n")
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "benchmark": "seasonal",
+                "quick": quick,
+                "python": platform.python_version(),
+                "numba": numba.__version__,
+                "river": river.__version__,
+                "machine": platform.machine(),
+                "params": {label: dataclasses.asdict(params) for label, params in configs.items()},
+                "results": rows,
+                "river_holtwinters_updates_per_s_median": river_rate,
+                "memory": memory,
+                "river_holtwinters_pickled_bytes": river_bytes,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     console.print(f"wrote {RESULTS}")
 
 

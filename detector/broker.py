@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 BOOTSTRAP_ENV = "LIVEWATCH_BOOTSTRAP"
 TANSU_BIN_ENV = "LIVEWATCH_TANSU_BIN"
@@ -108,7 +109,7 @@ class EmbeddedBroker:
         self.log_path = log_path
         self.start_timeout = start_timeout
         self._process: subprocess.Popen[bytes] | None = None
-        self._log_file: contextlib.ExitStack | None = None
+        self._log_file: BinaryIO | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -123,13 +124,17 @@ class EmbeddedBroker:
             return self
         url = f"tcp://{self.host}:{self.port}"
         command = [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url]
-        stack = contextlib.ExitStack()
-        log = stack.enter_context(open(self.log_path, "ab")) if self.log_path else subprocess.DEVNULL
-        self._log_file = stack
+        # The log file stays open as long as the broker process writes to it; stop() closes it.
+        self._log_file = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
+        log = self._log_file if self._log_file is not None else subprocess.DEVNULL
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
         self._process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, preexec_fn=_die_with_parent,
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:

@@ -74,7 +74,7 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
         return datetime.fromtimestamp(self.ts / 1000, tz=UTC)
 
     def dimension(self, name: str) -> str:
-        return getattr(self, name)  # type: ignore[no-any-return]
+        return str(getattr(self, name))
 
 
 INVALID_REASONS: tuple[str, ...] = ("not_json", "schema", "unknown_type", "bad_value")
@@ -219,15 +219,46 @@ class EventFrame:
         types = np.asarray(EVENT_TYPES, dtype=object)[self.type].tolist()
         return [
             Event(
-                event_id=event_id, ts=ts, type=kind, room_id=room, user_id=user, creator_id=creator,
-                region=region, platform=platform, app_version=version, creator_tier=tier, network=network,
+                event_id=event_id,
+                ts=ts,
+                type=kind,
+                room_id=room,
+                user_id=user,
+                creator_id=creator,
+                region=region,
+                platform=platform,
+                app_version=version,
+                creator_tier=tier,
+                network=network,
                 value=value,
             )
-            for (event_id, ts, kind, room, user, creator, region, platform, version, tier, network, value)
-            in zip(
-                self.event_id, self.ts.tolist(), types, self.room_id.tolist(), self.user_id.tolist(),
-                self.creator_id.tolist(), dims["region"], dims["platform"], dims["app_version"],
-                dims["creator_tier"], dims["network"], self.value.tolist(), strict=True,
+            for (
+                event_id,
+                ts,
+                kind,
+                room,
+                user,
+                creator,
+                region,
+                platform,
+                version,
+                tier,
+                network,
+                value,
+            ) in zip(
+                self.event_id,
+                self.ts.tolist(),
+                types,
+                self.room_id.tolist(),
+                self.user_id.tolist(),
+                self.creator_id.tolist(),
+                dims["region"],
+                dims["platform"],
+                dims["app_version"],
+                dims["creator_tier"],
+                dims["network"],
+                self.value.tolist(),
+                strict=True,
             )
         ]
 
@@ -235,7 +266,13 @@ class EventFrame:
         """Rows selected by an integer index or boolean mask, sharing the vocabularies."""
         rows = np.flatnonzero(index) if index.dtype == np.bool_ else index
         return EventFrame(
-            event_id=[self.event_id[i] for i in rows], ts=self.ts[rows], type=self.type[rows],
-            room_id=self.room_id[rows], user_id=self.user_id[rows], creator_id=self.creator_id[rows],
-            dims={d: c[rows] for d, c in self.dims.items()}, vocab=self.vocab, value=self.value[rows],
+            event_id=[self.event_id[i] for i in rows],
+            ts=self.ts[rows],
+            type=self.type[rows],
+            room_id=self.room_id[rows],
+            user_id=self.user_id[rows],
+            creator_id=self.creator_id[rows],
+            dims={d: c[rows] for d, c in self.dims.items()},
+            vocab=self.vocab,
+            value=self.value[rows],
         )

@@ -274,11 +274,11 @@ class AlertLifecycle:
                 self._fired_at_ms[row] = scores.window_start_ms
                 self._peak[row] = score[i]
                 incident.firing_rows.add(row)
-                events.append(self._event(row, i, scores, settings, incident.incident_id, AlertStatus.FIRING))
+                events.append(self._event(row, int(i), scores, settings, incident.incident_id, AlertStatus.FIRING))
         for i in np.flatnonzero(resolve):
             row = int(rows[i])
             assert incident is not None, "a firing series always belongs to an open incident"
-            events.append(self._event(row, i, scores, settings, incident.incident_id, AlertStatus.RESOLVED))
+            events.append(self._event(row, int(i), scores, settings, incident.incident_id, AlertStatus.RESOLVED))
             self._firing[row] = False
             self._above[row] = 0
             self._below[row] = 0

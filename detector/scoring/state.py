@@ -85,7 +85,10 @@ class SeriesState:
 
     @property
     def nbytes_per_series(self) -> int:
-        return sum(int(np.dtype(f.dtype).itemsize * int(np.prod(f.shape, dtype=np.int64))) for f in self.fields.values())
+        return sum(
+            int(np.dtype(f.dtype).itemsize * int(np.prod(f.shape, dtype=np.int64)))
+            for f in self.fields.values()
+        )
 
     def to_bytes(self) -> bytes:
         snapshot = _Snapshot(
@@ -114,15 +117,15 @@ class SeriesState:
         if snapshot.family != self.family:
             raise StateError(f"snapshot is for family {snapshot.family!r}, not {self.family!r}")
         if set(snapshot.columns) != set(self.fields):
-            raise StateError(
-                f"snapshot fields {sorted(snapshot.columns)} differ from {sorted(self.fields)}"
-            )
+            raise StateError(f"snapshot fields {sorted(snapshot.columns)} differ from {sorted(self.fields)}")
         columns = {}
         for name, column in snapshot.columns.items():
             spec = self.fields[name]
             if np.dtype(column.dtype) != np.dtype(spec.dtype) or tuple(column.shape) != spec.shape:
-                raise StateError(f"field {name!r}: snapshot has {column.dtype}{column.shape}, "
-                                 f"expected {spec.dtype}{spec.shape}")
+                raise StateError(
+                    f"field {name!r}: snapshot has {column.dtype}{column.shape}, "
+                    f"expected {spec.dtype}{spec.shape}"
+                )
             array = np.frombuffer(column.data, dtype=column.dtype).reshape(snapshot.capacity, *column.shape)
             columns[name] = array.copy()
         self.columns = columns

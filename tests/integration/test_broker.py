@@ -63,8 +63,9 @@ def test_broker_dies_with_its_parent(tmp_path) -> None:
         time.sleep(60)
         """
     )
-    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                              cwd=os.getcwd())
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=os.getcwd()
+    )
     assert parent.stdout is not None
     port, child_pid = (int(x) for x in parent.stdout.readline().split())
     assert kafka_answers("127.0.0.1", port)

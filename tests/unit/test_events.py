@@ -7,8 +7,8 @@ from detector.events import (
     EVENT_TYPES,
     INVALID_REASONS,
     Event,
-    EventFrame,
     EventDecodeError,
+    EventFrame,
     EventType,
     decode_event,
     decode_message,
@@ -18,9 +18,18 @@ from detector.events import (
 )
 
 GOOD = {
-    "event_id": "e1", "ts": 1_700_000_000_000, "type": "gift", "room_id": 1, "user_id": 2,
-    "creator_id": 3, "region": "BR", "platform": "android", "app_version": "31.2",
-    "creator_tier": "top", "network": "wifi", "value": 10.0,
+    "event_id": "e1",
+    "ts": 1_700_000_000_000,
+    "type": "gift",
+    "room_id": 1,
+    "user_id": 2,
+    "creator_id": 3,
+    "region": "BR",
+    "platform": "android",
+    "app_version": "31.2",
+    "creator_tier": "top",
+    "network": "wifi",
+    "value": 10.0,
 }
 
 
@@ -30,8 +39,17 @@ def raw(**changes: object) -> bytes:
 
 def test_all_live_event_types_exist() -> None:
     assert {t.value for t in EVENT_TYPES} == {
-        "view_start", "view_end", "gift", "comment", "like", "share", "follow",
-        "stall", "report", "stream_start", "stream_end",
+        "view_start",
+        "view_end",
+        "gift",
+        "comment",
+        "like",
+        "share",
+        "follow",
+        "stall",
+        "report",
+        "stream_start",
+        "stream_end",
     }
 
 

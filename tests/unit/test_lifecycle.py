@@ -15,17 +15,29 @@ from detector.alerting.lifecycle import (
 MINUTE = 60_000
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % MINUTE
 KEYS = [("gift_revenue", ()), ("gift_revenue", (("region", "BR"),)), ("gift_revenue", (("region", "US"),))]
-SETTINGS = LifecycleSettings(fire_threshold=0.9, resolve_threshold=0.5, fire_after=2, resolve_after=2,
-                             cooldown_windows=3, critical_threshold=0.99)
+SETTINGS = LifecycleSettings(
+    fire_threshold=0.9,
+    resolve_threshold=0.5,
+    fire_after=2,
+    resolve_after=2,
+    cooldown_windows=3,
+    critical_threshold=0.99,
+)
 
 
 def window(i: int, scores: list[float]) -> WindowScores:
     n = len(scores)
     return WindowScores(
-        window_start_ms=T0 + i * MINUTE, window_end_ms=T0 + (i + 1) * MINUTE,
-        rows=np.arange(n, dtype=np.int64), score=np.array(scores, dtype=np.float64),
-        value=np.full(n, 10.0), expected=np.full(n, 100.0), lower=np.full(n, 80.0), upper=np.full(n, 120.0),
-        kind=["dip"] * n, direction=np.full(n, -1, dtype=np.int8),
+        window_start_ms=T0 + i * MINUTE,
+        window_end_ms=T0 + (i + 1) * MINUTE,
+        rows=np.arange(n, dtype=np.int64),
+        score=np.array(scores, dtype=np.float64),
+        value=np.full(n, 10.0),
+        expected=np.full(n, 100.0),
+        lower=np.full(n, 80.0),
+        upper=np.full(n, 120.0),
+        kind=["dip"] * n,
+        direction=np.full(n, -1, dtype=np.int8),
     )
 
 
@@ -85,8 +97,18 @@ def test_new_incident_after_quiet_period_and_ids_are_deterministic() -> None:
 
 def test_capacity_grows_for_new_rows() -> None:
     lifecycle = AlertLifecycle(lambda row: ("m", (("region", f"r{row}"),)), capacity=2)
-    scores = WindowScores(T0, T0 + MINUTE, np.array([40], dtype=np.int64), np.array([0.95]),
-                          np.ones(1), np.ones(1), np.ones(1), np.ones(1), ["spike"], np.ones(1, np.int8))
+    scores = WindowScores(
+        T0,
+        T0 + MINUTE,
+        np.array([40], dtype=np.int64),
+        np.array([0.95]),
+        np.ones(1),
+        np.ones(1),
+        np.ones(1),
+        np.ones(1),
+        ["spike"],
+        np.ones(1, np.int8),
+    )
     lifecycle.step("m", scores, LifecycleSettings(fire_after=1))
     assert lifecycle.capacity >= 41 and list(lifecycle.firing_rows) == [40]
 

@@ -28,8 +28,13 @@ def daily_stream(n_days: int, n_series: int, seed: int) -> np.ndarray:
     return curve + rng.normal(0, SIGMA, curve.shape)
 
 
-def run(baseline: SeasonalBaseline, values: np.ndarray, start: int = 0,
-        window_ms: int = MINUTE_MS, t0: int = MONDAY_MS) -> dict[str, np.ndarray]:
+def run(
+    baseline: SeasonalBaseline,
+    values: np.ndarray,
+    start: int = 0,
+    window_ms: int = MINUTE_MS,
+    t0: int = MONDAY_MS,
+) -> dict[str, np.ndarray]:
     outputs: dict[str, list[np.ndarray]] = {f.name: [] for f in dataclasses.fields(BaselineResult)}
     for k, row in enumerate(values):
         result = baseline.update(t0 + (start + k) * window_ms, row)
@@ -52,6 +57,7 @@ def fortnight() -> tuple[np.ndarray, dict[str, np.ndarray]]:
 
 
 # --- parity with the plain-Python reference ---------------------------------------------------------
+
 
 def parity_stream(n_windows: int, n_series: int, seed: int, positive: bool) -> np.ndarray:
     rng = np.random.default_rng(seed)
@@ -103,6 +109,7 @@ def test_many_series_in_one_call_equal_single_series_baselines() -> None:
 
 # --- behaviour on seeded streams -------------------------------------------------------------------
 
+
 def test_band_covers_normal_points(fortnight: tuple[np.ndarray, dict[str, np.ndarray]]) -> None:
     values, out = fortnight
     after_warmup = slice(3 * DAY, None)
@@ -117,7 +124,7 @@ def test_band_covers_normal_points(fortnight: tuple[np.ndarray, dict[str, np.nda
 def test_learning_until_a_full_day_has_been_seen(fortnight: tuple[np.ndarray, dict[str, np.ndarray]]) -> None:
     _, out = fortnight
     learning = out["learning"][:, 0]
-    assert learning[: DAY].all() and not learning[DAY:].any()
+    assert learning[:DAY].all() and not learning[DAY:].any()
 
 
 def test_first_slot_of_a_new_series_gets_a_sound_scale() -> None:
@@ -190,6 +197,7 @@ def test_multiplicative_mode_follows_threefold_growth() -> None:
 
 
 # --- edge cases -------------------------------------------------------------------------------------
+
 
 def test_constant_stream_is_normal_and_finite() -> None:
     values = np.full((2 * DAY + 50, 3), 7.0)
@@ -320,6 +328,7 @@ def test_reset_row_starts_over() -> None:
 
 # --- validation -------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("change", "name"),
     [
@@ -383,7 +392,8 @@ HOURLY = SeasonalParams(window_s=3600, slot_s=3600)
     mode=st.sampled_from(["additive", "multiplicative"]),
     stream=st.lists(
         st.lists(st.one_of(st.floats(-1e6, 1e6), st.just(float("nan"))), min_size=3, max_size=3),
-        min_size=1, max_size=200,
+        min_size=1,
+        max_size=200,
     ),
 )
 def test_scores_bounded_bands_ordered_no_nan_escapes(mode: str, stream: list[list[float]]) -> None:
