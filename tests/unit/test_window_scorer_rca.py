@@ -198,3 +198,23 @@ def test_rca_block_sets_the_attribution_and_reload_takes_it() -> None:
     run(reloaded, "mix", slice(0, DROP_AT))
     reloaded.reload(stall_config(top_k=2))
     assert first_on(run(reloaded, "mix", slice(DROP_AT, None)), {})[1].root_causes == default[:2]
+
+
+def test_a_slice_that_appears_between_two_alerts_is_attributed_in_the_second() -> None:
+    """eu drops at DROP_AT; latam comes online small (30 gifts a window) at 370 and surges 8x at 400: the
+    slices known to attribution follow the metric's series (its index is rebuilt when they change)."""
+
+    def cells(window: int) -> list[tuple[str, dict[str, str], float]]:
+        out = [
+            ("gift", {"region": r}, 200 * (0.3 if r == "eu" and window >= DROP_AT else 1.0)) for r in REGIONS
+        ]
+        if window >= 370:
+            out.append(("gift", {"region": "latam"}, 30.0 * (8 if window >= 400 else 1)))
+        return out
+
+    rng = np.random.default_rng(3)
+    closed, aggregator = aggregate(config(), (cell_frame(w, rng, cells(w)) for w in range(N_WINDOWS)))
+    scorer = WindowScorer(config())
+    steps = [scorer.step(window, aggregator.series.key) for window in closed]
+    on_total = [(i, a.direction, a.root_causes[0]["slice"]) for i, a in alerts(steps) if a.slice == {}]
+    assert on_total == [(DROP_AT + 1, "down", {"region": "eu"}), (401, "up", {"region": "latam"})]
