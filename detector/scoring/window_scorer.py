@@ -50,8 +50,8 @@ from detector.scoring.seasonal import BaselineResult, SeasonalBaseline
 
 SCORER_FORMAT = "livewatch.window_scorer"
 SCORER_VERSION = 2
-# Version 1 had no denominator baselines nor root causes: it loads with fresh ones (ratio attribution
-# then sees no mix effect until the denominators have a baseline).
+# Version 1 had no denominator baselines nor root causes: it loads with a fresh denominator baseline (it
+# expects the recent traffic until it has learned a season) and firing alerts resolve without causes.
 _READABLE_VERSIONS = (1, SCORER_VERSION)
 _DIRECTION_NAMES = {1: "up", -1: "down", 0: "none"}
 _OPPOSITE = {"up": -1, "down": 1}  # the direction a one-sided metric ignores
