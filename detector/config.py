@@ -27,6 +27,7 @@ from detector.events import DIMENSIONS, EventType
 
 if TYPE_CHECKING:
     from detector.alerting.lifecycle import LifecycleSettings
+    from detector.alerting.rca import RcaSettings
     from detector.scoring.ensemble import EnsembleParams
 
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -308,6 +309,16 @@ class MetricConfig(Frozen):
         return ((), *canonical)
 
 
+class RcaConfig(Frozen):
+    """Root-cause attribution of fired alerts (``RcaSettings``, docs/rca.md); the same for every metric."""
+
+    top_k: Annotated[int, Field(ge=1)] = 3  # causes listed per alert
+    min_share: Probability = 0.1  # share of its group's deviation a slice must explain to be a candidate
+    explain_target: Probability = 0.8  # causes up to this cumulative share are `in_minimal_set`
+    pair_penalty: Probability = 0.05  # potential handicap of a two-dimension cause (a single wins ties)
+    min_potential: Probability = 0.2  # weaker causes after the first are dropped unless in its dimensions
+
+
 class KafkaTopics(Frozen):
     events: str = "live-events"
     metric_windows: str = "metric-windows"
@@ -327,6 +338,7 @@ class Config(Frozen):
     window: WindowConfig = WindowConfig()
     metrics: Annotated[tuple[MetricConfig, ...], AfterValidator(_not_empty)]
     kafka: KafkaConfig = KafkaConfig()
+    rca: RcaConfig = RcaConfig()
     # Expected number of values per dimension, for series estimates (`livewatch config check`).
     cardinality: dict[str, Annotated[int, Field(ge=1)]] = Field(
         default_factory=lambda: {
@@ -444,3 +456,10 @@ def lifecycle_settings(settings: DetectorSettings) -> LifecycleSettings:
         resolve_after=settings.resolve_after,
         cooldown_windows=settings.cooldown_windows,
     )
+
+
+def rca_settings(config: RcaConfig) -> RcaSettings:
+    """Root-cause attribution settings for the alerts of every metric."""
+    from detector.alerting.rca import RcaSettings
+
+    return RcaSettings(**config.model_dump())

@@ -1,88 +1,21 @@
 from __future__ import annotations
 
-import functools
-from typing import Any
-
 import numpy as np
 import pytest
 
 from detector.aggregation.windows import Aggregator, ClosedWindow
 from detector.alerting.lifecycle import AlertStatus
-from detector.config import Config, config_from_dict
-from detector.events import DIMENSIONS, EVENT_TYPES, EventFrame
+from detector.config import config_from_dict
 from detector.scoring.window_scorer import StepResult, WindowScorer
-
-WINDOW_MS = 300_000
-START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
-REGIONS = ("eu", "us", "apac")
-DROP_AT = 360  # windows 0-287 learn the daily season, the drop comes on the second day
-N_WINDOWS = 420
-
-
-def config(**detector: Any) -> Config:
-    settings = {"seasonal": {"slot_s": 3600, "seasons": ["daily"]}, **detector}
-    return config_from_dict(
-        {
-            "window": {"length_s": 300, "allowed_lateness_s": 0},
-            "metrics": [
-                {
-                    "name": "gifts",
-                    "aggregation": {"kind": "count", "events": ["gift"]},
-                    "dimensions": ["region"],
-                    "detector": settings,
-                }
-            ],
-        }
-    )
-
-
-def gift_frame(
-    window: int,
-    rng: np.random.Generator,
-    drop_region: str | None,
-    regions: tuple[str, ...] = REGIONS,
-    drop_at: int = DROP_AT,
-) -> EventFrame:
-    """Gifts of one window: Poisson(200) per region, 30 % of it in ``drop_region`` from ``drop_at`` on."""
-    rates = [200 * (0.3 if region == drop_region and window >= drop_at else 1.0) for region in regions]
-    counts = rng.poisson(rates)
-    n = int(counts.sum())
-    dims = {d: np.zeros(n, dtype=np.int32) for d in DIMENSIONS}
-    dims["region"] = rng.permutation(np.repeat(np.arange(len(regions), dtype=np.int32), counts))
-    vocab = {d: ("x",) for d in DIMENSIONS}
-    vocab["region"] = regions
-    return EventFrame(
-        event_id=[f"{window}-{i}" for i in range(n)],
-        ts=np.sort(START_MS + window * WINDOW_MS + rng.integers(0, WINDOW_MS, n)),
-        type=np.full(n, EVENT_TYPES.index("gift"), dtype=np.int8),
-        room_id=np.zeros(n, dtype=np.int64),
-        user_id=np.arange(n, dtype=np.int64),
-        creator_id=np.zeros(n, dtype=np.int64),
-        dims=dims,
-        vocab=vocab,
-        value=np.ones(n),
-    )
-
-
-@functools.cache
-def closed_windows(drop_region: str | None) -> tuple[list[ClosedWindow], Aggregator]:
-    """The windows a real Aggregator closes over the synthetic gifts (seeded), and the aggregator."""
-    rng = np.random.default_rng(3)
-    aggregator = Aggregator(config(), partitions=[0], clock=None)
-    windows: list[ClosedWindow] = []
-    for window in range(N_WINDOWS):
-        aggregator.add(gift_frame(window, rng, drop_region), partition=0)
-        windows.extend(aggregator.closed_windows())
-    return windows, aggregator
-
-
-def replay(scorer: WindowScorer, drop_region: str | None, windows: slice = slice(None)) -> list[StepResult]:
-    closed, aggregator = closed_windows(drop_region)
-    return [scorer.step(window, aggregator.series.key) for window in closed[windows]]
-
-
-def window_index(start_ms: int) -> int:
-    return (start_ms - START_MS) // WINDOW_MS
+from tests.unit.window_frames import (
+    DROP_AT,
+    REGIONS,
+    closed_windows,
+    config,
+    gift_frame,
+    replay,
+    window_index,
+)
 
 
 def test_drop_in_one_region_fires_for_that_region_and_the_total_only() -> None:
